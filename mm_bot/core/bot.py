@@ -1,0 +1,340 @@
+"""One bot: events in, actions and records out. No I/O, no wall clock.
+
+The shells call, with the injected clock's `now_ms`:
+- `attach_book(coin, book)` once per coin (the shell owns and updates the shared L2Book),
+- `on_tick(coin, now_ms)` every loop_ms per coin: the quoting loop,
+- `on_venue_event(ev)` for acks and fills of this bot's orders,
+- `stop(now_ms, reason)` at shutdown: cancel everything,
+and drain `records` (rows to persist) after each call.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+
+from mm_bot.core.book import L2Book
+from mm_bot.core.metrics import MinuteCounters
+from mm_bot.core.orders import OrderCoordinator
+from mm_bot.core.position import Position
+from mm_bot.core.quoting import QuoteParams, cap_size, target_quotes
+from mm_bot.core.records import (
+    BookSnapshotRow,
+    FillRow,
+    PnlRow,
+    PositionRow,
+    SystemEventRow,
+    TradeRow,
+)
+from mm_bot.core.rounding import round_size
+from mm_bot.core.types import (
+    BUY,
+    SELL,
+    Action,
+    Cancel,
+    Fill,
+    Instrument,
+    OrderStatus,
+    Tif,
+    VenueEvent,
+    side_name,
+)
+
+SNAPSHOT_EVERY_MS = 1_000
+PNL_EVERY_MS = 5_000
+MINUTE_MS = 60_000
+DEFAULT_MAX_BOOK_AGE_MS = 5_000
+
+
+@dataclass(slots=True)
+class CoinState:
+    coin: str
+    inst: Instrument
+    params: QuoteParams
+    cfg: object
+    position: Position
+    book: L2Book | None = None
+    counters: MinuteCounters = field(default_factory=MinuteCounters)
+    next_snapshot_ms: int = 0
+    next_pnl_ms: int = 0
+    minute_end_ms: int = 0
+    book_ok: bool = False
+    last_place_ms: dict[str, int] = field(default_factory=dict)
+
+
+def quote_params(cfg, inst: Instrument, maker_fee_bps: float) -> QuoteParams:
+    """QuoteParams from a coin's effective config (sizes in base units converted to lots)."""
+    fee_floor = 0.0
+    if cfg.min_spread_guard_enabled:
+        # Full width that pays the maker fee on both legs of a round trip, plus the buffer.
+        fee_floor = 2 * max(maker_fee_bps, 0.0) + cfg.min_spread_guard_buffer_bps
+    fixed = round_size(inst, cfg.fixed_size_base) if cfg.fixed_size_base else 0
+    max_pos = round_size(inst, cfg.max_position_base) if cfg.max_position_base else 0
+    return QuoteParams(
+        min_spread_bps=cfg.min_spread_bps,
+        reference=cfg.reference_price,
+        join_offset_ticks=cfg.join_offset_ticks,
+        size_notional_usd=cfg.size_notional_usd,
+        fixed_size_lots=max(fixed, 1) if cfg.fixed_size_base else 0,
+        order_levels=cfg.order_levels,
+        level_spacing_bps=cfg.level_spacing_bps,
+        level_size_mult=cfg.level_size_mult,
+        max_position_lots=max_pos,
+        fee_floor_bps=fee_floor,
+    )
+
+
+class Bot:
+    """The quoting logic of one bot config across its coins."""
+
+    def __init__(self, cfg, instruments: dict[str, Instrument], venue: str, maker_fee_bps: float,
+                 start_ms: int, seed: int = 0) -> None:
+        self.cfg = cfg
+        self.bot_id = cfg.bot_id
+        self.venue = venue
+        self.orders = OrderCoordinator(cfg.bot_id, instruments, start_ms)
+        self.records = self.orders.records
+        self.rng = random.Random(f"{seed}|{cfg.bot_id}")
+        self.status = "running"
+        self.coins: dict[str, CoinState] = {}
+        for coin in cfg.coins:
+            ccfg = cfg.for_coin(coin)
+            inst = instruments[coin]
+            cs = CoinState(coin, inst, quote_params(ccfg, inst, maker_fee_bps), ccfg, Position(inst))
+            cs.minute_end_ms = (start_ms // MINUTE_MS + 1) * MINUTE_MS
+            cs.counters.start_ms = start_ms
+            self.coins[coin] = cs
+        self.max_book_age_ms = DEFAULT_MAX_BOOK_AGE_MS
+
+    # ------------------------------------------------------------ wiring
+
+    def attach_book(self, coin: str, book: L2Book) -> None:
+        self.coins[coin].book = book
+
+    def restore_position(self, coin: str, lots: int, avg_entry: float, realized: float, fees: float,
+                         fills: int) -> None:
+        """Seed a coin's position from persisted state (restart)."""
+        p = self.coins[coin].position
+        p.lots, p.avg_entry, p.realized_usd, p.fees_usd, p.fills = lots, avg_entry, realized, fees, fills
+
+    def event(self, kind: str, severity: str, message: str, now_ms: int, coin: str | None = None,
+              **details) -> None:
+        """Record a system_events row for this bot."""
+        self.records.append(SystemEventRow(self.bot_id, coin, kind, severity, message,
+                                           json.dumps(details, sort_keys=True, default=str), now_ms))
+
+    def drain(self) -> list:
+        """Take the records produced since the last drain."""
+        out = self.records[:]
+        self.records.clear()
+        return out
+
+    # ------------------------------------------------------------ quoting loop
+
+    def on_tick(self, coin: str, now_ms: int) -> list[Action]:
+        """One pass of the quoting loop for one coin."""
+        cs = self.coins[coin]
+        self._telemetry(cs, now_ms)
+        if self.status != "running":
+            return []
+        book = cs.book
+        usable = book is not None and book.is_usable(now_ms, self.max_book_age_ms)
+        if not usable:
+            if cs.book_ok:
+                cs.book_ok = False
+                self.event("book", "warning", "book unusable (stale, crossed, empty or out of sync): "
+                           "quotes pulled", now_ms, coin)
+            return self._cancel_all(coin, now_ms, "book unusable")
+        if not cs.book_ok:
+            cs.book_ok = True
+            self.event("book", "info", "book usable: quoting", now_ms, coin)
+        targets = target_quotes(cs.inst, book, cs.position.lots, cs.params)
+        actions: list[Action] = []
+        wanted = set()
+        mark = book.mid2() // 2
+        for q in targets:
+            wanted.add(q.slot)
+            o = self.orders.slot_order(coin, q.slot)
+            if o is not None:
+                if o.cancel_requested or o.status == OrderStatus.PENDING:
+                    continue
+                if self._keep(cs, o, q.px, now_ms):
+                    continue
+                if now_ms - o.created_ms < cs.cfg.min_replace_ms:
+                    continue
+                if self.orders.request_cancel(o, now_ms, "requote"):
+                    actions.append(Cancel(self.bot_id, coin, o.cloid))
+                    cs.counters.cancels += 1
+                continue
+            # Empty slot: pace placements per slot (min_replace_ms plus jitter).
+            last = cs.last_place_ms.get(q.slot, -(10**15))
+            jitter = self.rng.randint(0, cs.cfg.refresh_jitter_ms) if cs.cfg.refresh_jitter_ms else 0
+            if now_ms - last < cs.cfg.min_replace_ms + jitter:
+                continue
+            sz = self._risk_size(cs, q, mark)
+            if sz <= 0:
+                continue
+            if self._self_match(coin, q.side, q.px):
+                continue
+            actions.append(self.orders.new_order(coin, q.side, q.px, sz, Tif.ALO, q.slot, now_ms))
+            cs.last_place_ms[q.slot] = now_ms
+            cs.counters.placements += 1
+        # Live orders whose slot no longer has a target (side stopped, fewer levels).
+        for o in self.orders.live(coin):
+            if o.slot not in wanted and not o.cancel_requested and o.status != OrderStatus.PENDING:
+                if self.orders.request_cancel(o, now_ms, "no target"):
+                    actions.append(Cancel(self.bot_id, coin, o.cloid))
+                    cs.counters.cancels += 1
+        return actions
+
+    def _keep(self, cs: CoinState, o, target_px: int, now_ms: int) -> bool:
+        cfg = cs.cfg
+        if abs(o.px - target_px) > cfg.move_threshold_ticks:
+            if cfg.requote_threshold_bps <= 0:
+                return False
+            drift_bps = abs(o.px - target_px) * 1e4 / max(target_px, 1)
+            if drift_bps > cfg.requote_threshold_bps:
+                return False
+        if cfg.stale_order_seconds > 0 and now_ms - o.created_ms >= cfg.stale_order_seconds * 1000:
+            return False
+        return True
+
+    def _risk_size(self, cs: CoinState, q, mark: int) -> int:
+        cfg = cs.cfg
+        cap = cfg.max_per_coin_notional
+        if cfg.max_symbol_notional:
+            cap = min(cap, cfg.max_symbol_notional)
+        resting = self.orders.resting_lots(cs.coin, q.side)
+        sz = cap_size(cs.inst, q, cs.position.lots, resting, mark, cap)
+        if sz <= 0:
+            return 0
+        adds = q.side * cs.position.lots >= 0
+        if adds and self.cfg.max_gross_notional > 0:
+            gross = 0.0
+            for other in self.coins.values():
+                if other.book is not None and other.book.best_bid and other.book.best_ask:
+                    m = other.inst.px(other.book.mid2() // 2)
+                    gross += other.position.notional_usd(m)
+                    gross += other.inst.notional_usd(other.book.mid2() // 2,
+                                                     self.orders.resting_lots(other.coin, q.side))
+            if gross + cs.inst.notional_usd(q.px, sz) > self.cfg.max_gross_notional + 1e-9:
+                return 0
+        return sz
+
+    def _self_match(self, coin: str, side: int, px: int) -> bool:
+        """True if an order at px would cross one of this bot's own live orders."""
+        if not self.cfg.self_match_protect:
+            return False
+        for o in self.orders.live(coin):
+            if o.side == -side and ((side == BUY and px >= o.px) or (side == SELL and px <= o.px)):
+                return True
+        return False
+
+    def _cancel_all(self, coin: str, now_ms: int, reason: str) -> list[Action]:
+        out: list[Action] = []
+        cs = self.coins[coin]
+        # Pending orders are cancelled too: the venue may hold them by now.
+        for o in self.orders.live(coin):
+            if self.orders.request_cancel(o, now_ms, reason):
+                out.append(Cancel(self.bot_id, coin, o.cloid))
+                cs.counters.cancels += 1
+        return out
+
+    def stop(self, now_ms: int, reason: str = "stop") -> list[Action]:
+        """Stop quoting and cancel every live order of every coin."""
+        self.status = "stopped"
+        out: list[Action] = []
+        for coin in self.coins:
+            out += self._cancel_all(coin, now_ms, reason)
+        return out
+
+    def open_order_count(self) -> int:
+        return sum(len(self.orders.live(c)) for c in self.coins)
+
+    # ------------------------------------------------------------ venue events
+
+    def on_venue_event(self, ev: VenueEvent) -> list[Action]:
+        """Apply an ack or a fill from the venue."""
+        if isinstance(ev, Fill):
+            self._on_fill(ev)
+            return []
+        o = self.orders.on_ack(ev)
+        if ev.status == OrderStatus.REJECTED:
+            self.event("reject", "warning", f"order rejected: {ev.reason}", ev.ts_ms, ev.coin,
+                       cloid=ev.cloid, side=side_name(o.side) if o else "", reason=ev.reason)
+        return []
+
+    def _on_fill(self, f: Fill) -> None:
+        cs = self.coins.get(f.coin)
+        if cs is None:
+            self.event("error", "error", f"fill for a coin this bot does not trade: {f.coin}", f.ts_ms,
+                       f.coin, fill_id=f.fill_id)
+            return
+        self.orders.on_fill(f)
+        inst = cs.inst
+        cs.position.apply_fill(f.side, f.px, f.sz, f.fee_usd)
+        book = cs.book
+        mid = spread = 0.0
+        if book is not None and book.best_bid and book.best_ask:
+            mid = book.mid2() * inst.tick_size / 2
+            spread = book.spread_bps()
+        notional = inst.notional_usd(f.px, f.sz)
+        cs.counters.add_fill(f.maker, notional)
+        price, size = inst.px(f.px), inst.sz(f.sz)
+        self.records.append(FillRow(self.venue, f.fill_id, self.bot_id, f.coin, f.cloid, side_name(f.side),
+                                    price, size, f.sz, int(f.maker), f.fee_usd, notional, mid, spread,
+                                    f.counterparty, f.ts_ms))
+        self.records.append(TradeRow(self.bot_id, f.coin, "fill", side_name(f.side), price, size, f.cloid,
+                                     f.ts_ms))
+        self._position_row(cs, f.ts_ms)
+
+    # ------------------------------------------------------------ telemetry
+
+    def _position_row(self, cs: CoinState, now_ms: int) -> None:
+        p = cs.position
+        self.records.append(PositionRow(self.bot_id, cs.coin, p.size, p.lots, p.avg_entry, p.realized_usd,
+                                        p.fees_usd, p.fills, now_ms))
+
+    def _telemetry(self, cs: CoinState, now_ms: int) -> None:
+        book = cs.book
+        have_book = book is not None and book.best_bid > 0 and book.best_ask > 0
+        if have_book and now_ms >= cs.next_snapshot_ms:
+            cs.next_snapshot_ms = now_ms + SNAPSHOT_EVERY_MS
+            self.records.append(snapshot_row(self.bot_id, cs.inst, book, now_ms))
+        if now_ms >= cs.next_pnl_ms:
+            cs.next_pnl_ms = now_ms + PNL_EVERY_MS
+            self._pnl_row(cs, now_ms)
+        while now_ms >= cs.minute_end_ms:
+            self.records.append(cs.counters.row(self.bot_id, cs.coin, cs.minute_end_ms))
+            cs.counters.reset(cs.minute_end_ms)
+            cs.minute_end_ms += MINUTE_MS
+
+    def _pnl_row(self, cs: CoinState, now_ms: int) -> None:
+        book, p, inst = cs.book, cs.position, cs.inst
+        mid = book.mid2() * inst.tick_size / 2 if book is not None and book.best_bid and book.best_ask else 0.0
+        unreal = p.unrealized_usd(mid) if mid else 0.0
+        total = p.realized_usd + unreal - p.fees_usd + p.funding_usd
+        self.records.append(PnlRow(self.bot_id, cs.coin, p.size, p.lots, p.avg_entry, mid, p.realized_usd,
+                                   unreal, p.fees_usd, p.funding_usd, total, p.volume_usd, now_ms))
+
+    def final_records(self, now_ms: int) -> None:
+        """Closing rows at shutdown: PnL, position and the partial minute of metrics."""
+        for cs in self.coins.values():
+            self._pnl_row(cs, now_ms)
+            self._position_row(cs, now_ms)
+            if now_ms > cs.counters.start_ms:
+                self.records.append(cs.counters.row(self.bot_id, cs.coin, now_ms))
+                cs.counters.reset(now_ms)
+
+
+def snapshot_row(bot_id: str, inst: Instrument, book: L2Book, now_ms: int) -> BookSnapshotRow:
+    """An orderbook_snapshots row of the top 5 levels."""
+    bids, asks = book.top(5)
+    bl = [[inst.px(p), inst.sz(s)] for p, s in bids]
+    al = [[inst.px(p), inst.sz(s)] for p, s in asks]
+    return BookSnapshotRow(
+        bot_id, book.coin, inst.px(book.best_bid), inst.px(book.best_ask), book.mid2() * inst.tick_size / 2,
+        book.spread_bps(), sum(s for _, s in bl), sum(s for _, s in al), book.imbalance(5),
+        json.dumps({"bids": bl, "asks": al}), now_ms,
+    )
