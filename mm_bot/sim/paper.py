@@ -1,0 +1,355 @@
+"""The paper venue: matching of our orders against real or synthetic market data.
+
+Sans-I/O and clock-free: the shell hands it actions (`submit`) and market events
+(`on_book_update` before it applies them to the shared book, `on_trade`), and asks for
+venue events that are due (`advance(now_ms)`), delivering them to the bots.
+
+Fill model (see README "Paper venue"):
+- Latency: an action reaches the matching engine `entry_latency_ms` after submit;
+  acks and fills reach the bot `response_latency_ms` after they happen. A cancel can
+  therefore lose the race against a fill.
+- Post-only (ALO) orders that would cross the book on arrival are rejected.
+- A resting order joins the back of the queue: queue_ahead = displayed size at its
+  price on arrival. A trade at its price first consumes queue_ahead, then fills the
+  order (partially if the trade is smaller). A trade strictly through its price fills
+  it in full, and so does the book crossing its price.
+- A size decrease at the level not explained by trades moves queue_ahead by the
+  queue model: 'risk_averse' (only trades move it; capped at the level's size),
+  'power' (share of a cancel in front = f(front)/(f(front)+f(back)) with f(x)=x^n),
+  'log' (f(x)=log(1+x)). queue_ahead never exceeds the level's displayed size.
+- partial_fills=False fills the whole order once the queue ahead is gone.
+- Taker orders (IOC/GTC crossing) walk the visible book and pay the taker fee.
+- Fees in bps of notional: positive is a cost, negative a rebate.
+Our orders are not added to the displayed book (the market data does not know them).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+from mm_bot.core.book import L2Book
+from mm_bot.core.types import (
+    BUY,
+    Action,
+    BookUpdate,
+    Cancel,
+    Fill,
+    Instrument,
+    OrderAck,
+    OrderStatus,
+    Place,
+    Tif,
+    TradePrint,
+    VenueEvent,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperParams:
+    """Fill-model settings. Latencies in ms, fees in bps of notional."""
+
+    entry_latency_ms: int = 50
+    response_latency_ms: int = 50
+    maker_fee_bps: float = 1.5
+    taker_fee_bps: float = 4.5
+    queue_model: str = "power"
+    queue_power_n: float = 2.0
+    partial_fills: bool = True
+
+
+@dataclass(slots=True)
+class SimOrder:
+    bot_id: str
+    coin: str
+    cloid: str
+    side: int
+    px: int
+    sz: int
+    filled: int
+    queue_ahead: float
+    seq: int
+
+
+def _queue_f(model: str, n: float, x: float) -> float:
+    if model == "log":
+        return math.log1p(max(x, 0.0))
+    return max(x, 0.0) ** n
+
+
+class PaperVenue:
+    """Simulated matching for every bot of a process on one venue."""
+
+    def __init__(self, name: str, instruments: dict[str, Instrument], books: dict[str, L2Book],
+                 params: PaperParams) -> None:
+        self.name = name
+        self.instruments = instruments
+        self.books = books
+        self.p = params
+        # coin -> side -> price -> resting orders in queue (arrival) order
+        self.resting: dict[str, dict[int, dict[int, list[SimOrder]]]] = {
+            c: {BUY: {}, -BUY: {}} for c in instruments
+        }
+        self.by_cloid: dict[str, SimOrder] = {}
+        self._heap: list[tuple[int, int, int, object]] = []
+        self._seq = 0
+        self._fills_per_cloid: dict[str, int] = {}
+        # Traded size at (coin, side of the book hit, price) since that level's last depth update,
+        # so the queue model does not count a trade's size decrease a second time as a cancel.
+        self._traded: dict[tuple[str, int, int], int] = {}
+        # The venue's own ledger: signed position lots per (bot, coin), for reconciliation.
+        self.ledger: dict[tuple[str, str], int] = {}
+        self.fills_total = 0
+
+    # ------------------------------------------------------------ scheduling
+
+    _ARRIVE, _DELIVER = 0, 1
+
+    def _push(self, t: int, kind: int, payload: object) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, self._seq, kind, payload))
+
+    def next_due_ms(self) -> int | None:
+        """Time of the next pending arrival or delivery, None if nothing is pending."""
+        return self._heap[0][0] if self._heap else None
+
+    def submit(self, action: Action, now_ms: int) -> None:
+        """An action leaves the bot now; it reaches the matching engine after entry latency."""
+        self._push(now_ms + self.p.entry_latency_ms, self._ARRIVE, action)
+
+    def advance(self, now_ms: int) -> list[VenueEvent]:
+        """Process arrivals due by now and return the venue events due for delivery."""
+        out: list[VenueEvent] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now_ms:
+            t, _, kind, payload = heapq.heappop(heap)
+            if kind == self._ARRIVE:
+                if isinstance(payload, Place):
+                    self._arrive_place(payload, t)
+                else:
+                    self._arrive_cancel(payload, t)
+            else:
+                out.append(payload)
+        return out
+
+    def _deliver(self, ev: VenueEvent, t: int) -> None:
+        self._push(t + self.p.response_latency_ms, self._DELIVER, ev)
+
+    def _ack(self, a: Place | Cancel, status: OrderStatus, t: int, reason: str = "", oid: str = "") -> None:
+        self._deliver(OrderAck(a.bot_id, a.coin, a.cloid, status, t, oid, reason), t)
+
+    # ------------------------------------------------------------ arrivals
+
+    def _arrive_place(self, a: Place, t: int) -> None:
+        book = self.books.get(a.coin)
+        if book is None or a.coin not in self.instruments:
+            self._ack(a, OrderStatus.REJECTED, t, f"unknown coin {a.coin}")
+            return
+        if a.sz <= 0 or a.px <= 0:
+            self._ack(a, OrderStatus.REJECTED, t, "invalid price or size")
+            return
+        bb, ba = book.best_bid, book.best_ask
+        crosses = (a.side == BUY and ba and a.px >= ba) or (a.side != BUY and bb and a.px <= bb)
+        if a.tif == Tif.ALO:
+            if crosses:
+                self._ack(a, OrderStatus.REJECTED, t, "post-only order would cross")
+                return
+        elif crosses:
+            left = self._take(a, book, t)
+            if a.tif == Tif.IOC or left == 0:
+                if left:
+                    self._ack(a, OrderStatus.CANCELLED, t, "ioc remainder cancelled")
+                return
+            o = SimOrder(a.bot_id, a.coin, a.cloid, a.side, a.px, a.sz, a.sz - left, 0.0, self._seq)
+            self._rest(o, book, t, a)
+            return
+        elif a.tif == Tif.IOC:
+            self._ack(a, OrderStatus.CANCELLED, t, "ioc did not cross")
+            return
+        o = SimOrder(a.bot_id, a.coin, a.cloid, a.side, a.px, a.sz, 0, 0.0, self._seq)
+        self._rest(o, book, t, a)
+
+    def _rest(self, o: SimOrder, book: L2Book, t: int, a: Place) -> None:
+        o.queue_ahead = float(book.size_at(o.side, o.px))
+        self.resting[o.coin][o.side].setdefault(o.px, []).append(o)
+        self.by_cloid[o.cloid] = o
+        self._ack(a, OrderStatus.OPEN, t, oid=str(o.seq))
+
+    def _arrive_cancel(self, a: Cancel, t: int) -> None:
+        o = self.by_cloid.get(a.cloid)
+        if o is None:
+            # Filled, rejected or never seen: the cancel lost the race or had no target.
+            self._ack(a, OrderStatus.CANCELLED, t, "cancel: order not open")
+            return
+        self._remove(o)
+        self._ack(a, OrderStatus.CANCELLED, t)
+
+    def _remove(self, o: SimOrder) -> None:
+        level = self.resting[o.coin][o.side].get(o.px)
+        if level is not None:
+            level.remove(o)
+            if not level:
+                del self.resting[o.coin][o.side][o.px]
+        self.by_cloid.pop(o.cloid, None)
+
+    # ------------------------------------------------------------ taking liquidity
+
+    def _take(self, a: Place, book: L2Book, t: int) -> int:
+        """Walk the opposite side up to the limit price; returns lots left unfilled."""
+        left = a.sz
+        opp = book.asks if a.side == BUY else book.bids
+        for px in book.depth_levels(-a.side):
+            if left == 0 or (a.side == BUY and px > a.px) or (a.side != BUY and px < a.px):
+                break
+            take = min(left, opp[px])
+            left -= take
+            self._fill(a.bot_id, a.coin, a.cloid, a.side, px, take, False, t, left)
+        return left
+
+    # ------------------------------------------------------------ market events
+
+    def on_trade(self, tr: TradePrint) -> None:
+        """A public trade: fill our resting orders it reaches (queue first)."""
+        coin = tr.coin
+        sides = self.resting.get(coin)
+        if sides is None:
+            return
+        # The aggressor sells into bids (ours on BUY) or buys from asks (ours on SELL).
+        our_side = -tr.aggressor
+        key = (coin, our_side, tr.px)
+        self._traded[key] = self._traded.get(key, 0) + tr.sz
+        levels = sides[our_side]
+        if not levels:
+            return
+        if our_side == BUY:
+            through = [p for p in levels if p > tr.px]
+        else:
+            through = [p for p in levels if p < tr.px]
+        for px in sorted(through, reverse=(our_side == BUY)):
+            for o in list(levels.get(px, ())):
+                self._fill_resting(o, o.sz - o.filled, tr.ts_ms, tr.users)
+        at = levels.get(tr.px)
+        if at:
+            avail = float(tr.sz)
+            for o in list(at):
+                if avail <= 0:
+                    # A later order at the same price still waits behind this trade's share.
+                    o.queue_ahead = max(0.0, o.queue_ahead - tr.sz)
+                    continue
+                if o.queue_ahead >= avail:
+                    o.queue_ahead -= avail
+                    avail = 0.0
+                    continue
+                avail -= o.queue_ahead
+                o.queue_ahead = 0.0
+                remaining = o.sz - o.filled
+                if self.p.partial_fills:
+                    qty = min(remaining, int(avail))
+                else:
+                    qty = remaining
+                if qty > 0:
+                    avail -= qty
+                    self._fill_resting(o, qty, tr.ts_ms, tr.users)
+
+    def on_book_update(self, ev: BookUpdate) -> None:
+        """Call before the shared book applies `ev`: adjusts queues, fills on a cross."""
+        sides = self.resting.get(ev.coin)
+        if sides is None:
+            return
+        book = self.books[ev.coin]
+        bids, asks = sides[BUY], sides[-BUY]
+        if bids or asks:
+            if ev.snapshot:
+                new_b = dict(ev.bids)
+                new_a = dict(ev.asks)
+                for px in list(bids):
+                    self._level_change(ev.coin, BUY, px, book.bids.get(px, 0), new_b.get(px, 0), bids[px])
+                for px in list(asks):
+                    self._level_change(ev.coin, -BUY, px, book.asks.get(px, 0), new_a.get(px, 0), asks[px])
+            else:
+                for px, sz in ev.bids:
+                    if px in bids:
+                        self._level_change(ev.coin, BUY, px, book.bids.get(px, 0), sz, bids[px])
+                for px, sz in ev.asks:
+                    if px in asks:
+                        self._level_change(ev.coin, -BUY, px, book.asks.get(px, 0), sz, asks[px])
+        if ev.snapshot:
+            self._traded = {k: v for k, v in self._traded.items() if k[0] != ev.coin}
+
+    def after_book_update(self, coin: str, now_ms: int) -> None:
+        """Call after the shared book applied an update: a book crossing our price fills us."""
+        sides = self.resting.get(coin)
+        if not sides:
+            return
+        book = self.books[coin]
+        bids, asks = sides[BUY], sides[-BUY]
+        ba, bb = book.best_ask, book.best_bid
+        if bids and ba:
+            for px in [p for p in bids if p >= ba]:
+                for o in list(bids.get(px, ())):
+                    self._fill_resting(o, o.sz - o.filled, now_ms, ())
+        if asks and bb:
+            for px in [p for p in asks if p <= bb]:
+                for o in list(asks.get(px, ())):
+                    self._fill_resting(o, o.sz - o.filled, now_ms, ())
+
+    def _level_change(self, coin: str, side: int, px: int, old: int, new: int, orders: list[SimOrder]) -> None:
+        traded = self._traded.pop((coin, side, px), 0)
+        decrease = old - new - traded
+        model = self.p.queue_model
+        for o in orders:
+            if decrease > 0 and model != "risk_averse":
+                front = o.queue_ahead
+                back = max(old - traded - front, 0.0)
+                ff = _queue_f(model, self.p.queue_power_n, front)
+                fb = _queue_f(model, self.p.queue_power_n, back)
+                share_front = ff / (ff + fb) if ff + fb > 0 else 0.0
+                o.queue_ahead = front - share_front * decrease
+            if o.queue_ahead > new:
+                o.queue_ahead = float(new)
+            if o.queue_ahead < 0:
+                o.queue_ahead = 0.0
+
+    # ------------------------------------------------------------ fills
+
+    def _fill_resting(self, o: SimOrder, qty: int, t: int, users: tuple[str, ...]) -> None:
+        qty = min(qty, o.sz - o.filled)
+        if qty <= 0:
+            return
+        o.filled += qty
+        left = o.sz - o.filled
+        if left == 0:
+            self._remove(o)
+        counterparty = ""
+        if users:
+            # Hyperliquid names [buyer, seller]: the counterparty is the other one.
+            counterparty = users[1] if o.side == BUY and len(users) > 1 else users[0]
+        self._fill(o.bot_id, o.coin, o.cloid, o.side, o.px, qty, True, t, left, counterparty)
+
+    def _fill(self, bot_id: str, coin: str, cloid: str, side: int, px: int, qty: int, maker: bool, t: int,
+              left: int, counterparty: str = "") -> None:
+        inst = self.instruments[coin]
+        bps = self.p.maker_fee_bps if maker else self.p.taker_fee_bps
+        fee = inst.notional_usd(px, qty) * bps / 1e4
+        # Unique across runs because cloids are (they carry the run's epoch).
+        n = self._fills_per_cloid.get(cloid, 0) + 1
+        self._fills_per_cloid[cloid] = n
+        fill_id = f"{cloid}:{n}"
+        key = (bot_id, coin)
+        self.ledger[key] = self.ledger.get(key, 0) + side * qty
+        self.fills_total += 1
+        self._deliver(Fill(bot_id, coin, cloid, fill_id, side, px, qty, maker, fee, t, left, counterparty), t)
+
+    # ------------------------------------------------------------ queries
+
+    def purge_bot(self, bot_id: str) -> int:
+        """Remove every resting order of a bot at once (last-resort cleanup); returns the count."""
+        orders = self.open_orders(bot_id)
+        for o in orders:
+            self._remove(o)
+        return len(orders)
+
+    def open_orders(self, bot_id: str | None = None) -> list[SimOrder]:
+        """Resting orders, optionally of one bot."""
+        return [o for o in self.by_cloid.values() if bot_id is None or o.bot_id == bot_id]
