@@ -1,0 +1,203 @@
+"""The asyncio shell for paper trading in real time.
+
+One process, every bot: one market-data task per coin (shared by every bot quoting
+it), one quoting task per (bot, coin) waking every loop_ms, one task delivering paper
+venue events when they fall due, one DB writer task. The core is driven with the wall
+clock's now_ms. Shutdown (SIGINT, SIGTERM or --duration): stop every bot, wait for the
+venue to confirm the cancels, write closing rows, flush the writer, checkpoint the WAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from dataclasses import dataclass, field
+
+import aiosqlite
+
+from mm_bot.core.bot import Bot
+from mm_bot.core.records import BotRow, SystemEventRow
+from mm_bot.live.clock import wall_ms
+from mm_bot.sim.session import PaperSession
+from mm_bot.store.db import pragma_statements
+from mm_bot.store.writer import AsyncWriter
+
+log = logging.getLogger("mm_bot.runner")
+
+
+@dataclass
+class RunStats:
+    started_ms: int = 0
+    ended_ms: int = 0
+    stop_reason: str = ""
+    open_orders_at_exit: int = 0
+    rows_written: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class PaperRunner:
+    """Runs a PaperSession in real time against per-coin market sources.
+
+    `sources` maps coin -> an object with `next_event_ms()` and `events_until(t_ms)`
+    (the synthetic market; a live public feed later plugs in the same way).
+    """
+
+    def __init__(self, session: PaperSession, bots: list[Bot], sources: dict, db_path: str,
+                 duration_s: float | None, configs: list) -> None:
+        self.session = session
+        self.bots = bots
+        self.sources = sources
+        self.db_path = db_path
+        self.duration_s = duration_s
+        self.configs = {c.bot_id: c for c in configs}
+        self.stop_event = asyncio.Event()
+        self.venue_kick = asyncio.Event()
+        self.stats = RunStats()
+        self.writer: AsyncWriter | None = None
+        self.stop_reason = "duration"
+
+    # ------------------------------------------------------------ plumbing
+
+    def _flush(self) -> None:
+        recs = self.session.drain()
+        if recs and self.writer is not None:
+            self.writer.put_many(recs)
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stop_event.is_set():
+            self.stop_reason = reason
+            self.stop_event.set()
+
+    async def _sleep_until(self, t_ms: int) -> bool:
+        """Sleep until wall time t_ms or a stop request; True if stopping."""
+        delay = (t_ms - wall_ms()) / 1000
+        if delay > 0:
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), timeout=delay)
+            except TimeoutError:
+                return False
+        return self.stop_event.is_set()
+
+    # ------------------------------------------------------------ tasks
+
+    async def _market_task(self, coin: str, source) -> None:
+        while not self.stop_event.is_set():
+            nxt = source.next_event_ms()
+            if await self._sleep_until(nxt):
+                return
+            now = wall_ms()
+            for ev in source.events_until(now):
+                self.session.market(ev, now)
+            self.venue_kick.set()
+            self._flush()
+
+    async def _quote_task(self, bot: Bot, coin: str, loop_ms: int) -> None:
+        nxt = wall_ms()
+        while not self.stop_event.is_set() and bot.status == "running":
+            if await self._sleep_until(nxt):
+                return
+            now = wall_ms()
+            self.session.tick(bot, coin, now)
+            self.venue_kick.set()
+            self._flush()
+            nxt += loop_ms
+            if nxt < now:
+                # Fell behind (a slow step): skip the missed ticks rather than burst.
+                nxt = now + loop_ms
+
+    async def _venue_task(self) -> None:
+        while True:
+            now = wall_ms()
+            self.session.pump(now)
+            self._flush()
+            due = self.session.next_due_ms()
+            timeout = 0.5 if due is None else max(0.0, (due - wall_ms()) / 1000)
+            self.venue_kick.clear()
+            try:
+                await asyncio.wait_for(self.venue_kick.wait(), timeout=timeout)
+            except TimeoutError:
+                pass
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _process_event(self, kind: str, severity: str, message: str, now: int, **details) -> None:
+        self.session.records.append(SystemEventRow(None, None, kind, severity, message,
+                                                   json.dumps(details, sort_keys=True), now))
+
+    async def run(self) -> RunStats:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        conn = await aiosqlite.connect(self.db_path)
+        for stmt in pragma_statements():
+            await conn.execute(stmt)
+        self.writer = AsyncWriter(conn)
+        self.writer.start()
+        start = wall_ms()
+        self.stats.started_ms = start
+        for bot in self.bots:
+            cfg = self.configs[bot.bot_id]
+            self.session.records.append(BotRow(bot.bot_id, cfg.venue, "paper", cfg.to_json(), "running", start))
+            bot.event("start", "info", f"bot started in paper mode on {cfg.venue} ({', '.join(cfg.coins)})",
+                      start, coins=list(cfg.coins), loop_ms=cfg.loop_ms)
+        self._process_event("start", "info", f"runner started: {len(self.bots)} bots, paper mode", start,
+                            bots=[b.bot_id for b in self.bots], duration_s=self.duration_s)
+        self._flush()
+
+        tasks = [asyncio.create_task(self._market_task(c, s), name=f"md-{c}") for c, s in self.sources.items()]
+        for bot in self.bots:
+            loop_ms = self.configs[bot.bot_id].loop_ms
+            for coin in bot.coins:
+                tasks.append(asyncio.create_task(self._quote_task(bot, coin, loop_ms), name=f"q-{bot.bot_id}-{coin}"))
+        venue_task = asyncio.create_task(self._venue_task(), name="paper-venue")
+        try:
+            if self.duration_s is not None:
+                try:
+                    await asyncio.wait_for(self.stop_event.wait(), timeout=self.duration_s)
+                except TimeoutError:
+                    self.request_stop("duration")
+            else:
+                await self.stop_event.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._shutdown(venue_task)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await self.writer.close()
+            self.stats.rows_written = self.writer.rows_written
+            await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await conn.close()
+        return self.stats
+
+    async def _shutdown(self, venue_task: asyncio.Task) -> None:
+        now = wall_ms()
+        self.session.stop_all(now, f"shutdown ({self.stop_reason})")
+        self.venue_kick.set()
+        # Wait for the paper venue to process the cancels (entry + response latency).
+        deadline = wall_ms() + 5000
+        while self.session.open_orders() and wall_ms() < deadline:
+            await asyncio.sleep(0.01)
+        while self.session.next_due_ms() is not None and wall_ms() < deadline:
+            await asyncio.sleep(0.01)
+        venue_task.cancel()
+        await asyncio.gather(venue_task, return_exceptions=True)
+        now = wall_ms()
+        self.session.pump(now)
+        left = self.session.open_orders()
+        for bot in self.bots:
+            bot.final_records(now)
+            status = bot.status if bot.status == "failed" else "stopped"
+            cfg = self.configs[bot.bot_id]
+            self.session.records.append(BotRow(bot.bot_id, cfg.venue, "paper", cfg.to_json(), status, now))
+            bot.event("stop", "info", f"bot stopped ({self.stop_reason})", now, reason=self.stop_reason)
+        sev = "info" if left == 0 else "error"
+        self._process_event("stop", sev, f"runner stopped ({self.stop_reason}); open paper orders: {left}", now,
+                            reason=self.stop_reason, open_orders=left)
+        self.stats.ended_ms = now
+        self.stats.stop_reason = self.stop_reason
+        self.stats.open_orders_at_exit = left
+        self._flush()

@@ -1,0 +1,248 @@
+"""Command line: run every bot of a config directory into one SQLite file.
+
+    python -m mm_bot.run --config-dir configs --db hypertrade.db --simulate --duration 60
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import click
+from tabulate import tabulate
+
+from mm_bot.config import ConfigError, discover_config_files, load_configs
+from mm_bot.core.records import BotRow, SystemEventRow
+from mm_bot.core.types import Instrument
+from mm_bot.sim.assemble import apply_instrument_overrides, build_session
+from mm_bot.store.db import DbError, open_db
+from mm_bot.venues import LIVE_VENUES_BUILT, REQUIRED_ENV, missing_env
+
+log = logging.getLogger("mm_bot")
+
+EXIT_CONFIG = 2
+
+
+def _fail(msg: str, code: int = EXIT_CONFIG) -> None:
+    click.echo(msg, err=True)
+    sys.exit(code)
+
+
+def synthetic_instruments(configs: list, seed: int, start_ms: int, scenario: str | None = None):
+    """Instruments and seeded synthetic markets for every coin of the configs."""
+    import dataclasses
+
+    from mm_bot.sim.synthetic import SyntheticMarket, instrument_for, preset_for
+
+    instruments: dict[str, Instrument] = {}
+    sources = {}
+    for cfg in configs:
+        for coin in cfg.coins:
+            if coin in instruments:
+                continue
+            params = preset_for(coin)
+            override = (cfg.synthetic or {}).get(coin) if isinstance(cfg.synthetic, dict) else None
+            if override is not None:
+                changes = {k: v for k, v in dataclasses.asdict(override).items()
+                           if v is not None and k != "preset" and hasattr(params, k)}
+                if getattr(override, "preset", None):
+                    params = preset_for(override.preset)
+                params = dataclasses.replace(params, **changes)
+            inst = apply_instrument_overrides(instrument_for(coin, params), cfg.instruments.get(coin))
+            params = dataclasses.replace(params, tick_size=inst.tick_size, lot_size=inst.lot_size)
+            instruments[coin] = inst
+            sources[coin] = SyntheticMarket(coin, params, seed, start_ms, scenario=scenario)
+    return instruments, sources
+
+
+def summary_table(conn: sqlite3.Connection, bot_ids: list[str], wall_s: float, events: int | None) -> str:
+    """One screen: per bot and coin, fills, maker ratio, cancels per fill, PnL, fees."""
+    rows = []
+    for bot_id in bot_ids:
+        for coin, fills, maker, fees, vol in conn.execute(
+            "SELECT coin, COUNT(*), SUM(maker), SUM(fee_usd), SUM(notional_usd) FROM fills WHERE bot_id=? "
+            "GROUP BY coin", (bot_id,)):
+            cancels = conn.execute("SELECT COUNT(*) FROM trades WHERE bot_id=? AND coin=? AND kind='cancel'",
+                                   (bot_id, coin)).fetchone()[0]
+            pnl = conn.execute("SELECT total_usd FROM pnl_tracking WHERE bot_id=? AND coin=? "
+                               "ORDER BY ts_ms DESC, id DESC LIMIT 1", (bot_id, coin)).fetchone()
+            rows.append([bot_id, coin, fills, f"{maker / fills:.1%}" if fills else "-",
+                         f"{cancels / fills:.2f}" if fills else "-", f"{vol or 0:,.0f}",
+                         f"{fees or 0:.2f}", f"{pnl[0]:.2f}" if pnl else "-"])
+    table = tabulate(rows, headers=["bot", "coin", "fills", "maker", "cancels/fill", "volume $", "fees $",
+                                    "PnL $"], tablefmt="simple")
+    tail = f"wall time {wall_s:.2f} s"
+    if events is not None and wall_s > 0:
+        tail += f", {events:,} market events, {events / wall_s:,.0f} events/s"
+    return table + "\n" + tail
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
+              help="One bot config JSON file.")
+@click.option("--config-dir", type=click.Path(path_type=Path), default=None,
+              help="A directory of bot config JSON files (every *.json in it), all run in this process.")
+@click.option("--db", "db_path", type=click.Path(path_type=Path), required=False, default=None,
+              help="SQLite file to write (created and migrated if needed). Required unless --check-config.")
+@click.option("--simulate", is_flag=True,
+              help="Paper mode: bots trade against the simulated venue; no keys, no orders sent anywhere. "
+                   "Market data is the seeded synthetic market unless --replay is given.")
+@click.option("--replay", "replay_spec", default=None,
+              help="With --simulate: replay recorded market data (a file, a glob or a directory) on a virtual "
+                   "clock as fast as the machine goes.")
+@click.option("--duration", type=float, default=None,
+              help="Stop after this many seconds (wall time; with --replay, seconds of data). "
+                   "Default: run until SIGINT/SIGTERM (synthetic) or the end of the data (replay).")
+@click.option("--seed", type=int, default=1, show_default=True,
+              help="Seed of the synthetic market, the queue model and the refresh jitter.")
+@click.option("--check-config", is_flag=True,
+              help="Validate the configs, print a summary and exit: 0 if valid, 2 if not.")
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              default="INFO", show_default=True, help="Console log level.")
+def main(config_file, config_dir, db_path, simulate, replay_spec, duration, seed, check_config, log_level):
+    """Run market-making bots from JSON configs, writing everything to one SQLite file.
+
+    Exit codes: 0 clean stop, 2 bad configuration or refused start, 1 runtime failure.
+    """
+    logging.basicConfig(level=getattr(logging, log_level.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if (config_file is None) == (config_dir is None):
+        _fail("error: give exactly one of --config FILE or --config-dir DIR")
+    try:
+        paths = discover_config_files(config_file, config_dir)
+        configs = load_configs(paths)
+    except ConfigError as e:
+        _fail("configuration refused, nothing started:\n" + "\n".join(e.problems))
+    if check_config:
+        rows = [[c.bot_id, c.venue, c.mode, ",".join(c.coins), c.source] for c in configs]
+        click.echo(tabulate(rows, headers=["bot", "venue", "mode", "coins", "file"]))
+        click.echo(f"OK: {len(configs)} bot config(s) valid")
+        return
+    if db_path is None:
+        _fail("error: --db PATH is required")
+    if replay_spec and not simulate:
+        _fail("error: --replay needs --simulate (a replay always trades on the paper venue)")
+    if not simulate:
+        _refuse_or_run_live(configs)
+        return
+    try:
+        conn = open_db(db_path)
+    except (DbError, sqlite3.Error) as e:
+        _fail(f"error: cannot open database {db_path}: {e}", 1)
+    if replay_spec:
+        code = _run_replay(configs, conn, replay_spec, duration, seed)
+        conn.close()
+        sys.exit(code)
+    conn.close()
+    sys.exit(_run_synthetic(configs, db_path, duration, seed))
+
+
+def _refuse_or_run_live(configs: list) -> None:
+    problems = []
+    for c in configs:
+        if c.mode == "paper":
+            problems.append(f"{c.source}: $.mode: bot '{c.bot_id}' is a paper bot; run with --simulate")
+            continue
+        missing = missing_env(c.venue, os.environ)
+        if missing:
+            problems.append(f"{c.source}: bot '{c.bot_id}' ({c.venue} {c.mode}) needs environment variables "
+                            f"{', '.join(missing)} (see setup_env.sh); or run paper mode with --simulate")
+        elif c.venue not in LIVE_VENUES_BUILT:
+            problems.append(f"{c.source}: bot '{c.bot_id}': live trading on {c.venue} is not available in this "
+                            "version; run paper mode with --simulate")
+    if problems:
+        _fail("live mode refused, nothing started:\n" + "\n".join(problems)
+              + "\n(required variables per venue: "
+              + "; ".join(f"{v}: {', '.join(k)}" for v, k in REQUIRED_ENV.items()) + ")")
+
+
+def _run_synthetic(configs: list, db_path: Path, duration: float | None, seed: int) -> int:
+    from mm_bot.live.clock import wall_ms
+    from mm_bot.live.runner import PaperRunner
+
+    start = wall_ms()
+    instruments, sources = synthetic_instruments(configs, seed, start)
+    session, bots, warnings = build_session(configs, instruments, start, seed)
+    for w in warnings:
+        log.warning(w)
+    runner = PaperRunner(session, bots, sources, str(db_path), duration, configs)
+    t0 = time.perf_counter()
+    stats = asyncio.run(runner.run())
+    wall = time.perf_counter() - t0
+    conn = sqlite3.connect(str(db_path))
+    click.echo(summary_table(conn, [b.bot_id for b in bots], wall, session.book_events + session.trades),
+               err=True)
+    conn.close()
+    if stats.open_orders_at_exit:
+        log.error("%d paper orders still open at exit", stats.open_orders_at_exit)
+        return 1
+    return 0
+
+
+def _run_replay(configs: list, conn: sqlite3.Connection, spec: str, duration: float | None, seed: int) -> int:
+    from mm_bot.sim.driver import ReplayDriver
+    from mm_bot.sim.feeds.replay import ReplayError, open_replay
+    from mm_bot.store.writer import SyncWriter
+
+    overrides: dict = {}
+    for c in configs:
+        for coin, ov in c.instruments.items():
+            overrides.setdefault(coin, ov)
+    try:
+        feed = open_replay(spec, {}, time_basis=configs[0].paper.replay_time)
+    except (ReplayError, OSError) as e:
+        _fail(f"error: replay {spec}: {e}")
+    instruments = {}
+    for coin in {c for cfg in configs for c in cfg.coins}:
+        base = feed.instrument(coin) if coin in feed.coins else None
+        if base is None:
+            _fail(f"error: replay {spec}: coin {coin} is not in the data (it has {', '.join(feed.coins)})")
+        instruments[coin] = apply_instrument_overrides(base, overrides.get(coin))
+    feed = open_replay(spec, instruments, time_basis=configs[0].paper.replay_time)
+    writer = SyncWriter(conn)
+    start = feed.start_ms()
+    session, bots, warnings = build_session(configs, instruments, start, seed)
+    for b in bots:
+        cfg = b.cfg
+        writer.put(BotRow(b.bot_id, cfg.venue, "paper", cfg.to_json(), "running", start))
+        b.event("start", "info", f"bot started in replay of {spec}", start, coins=list(cfg.coins))
+    driver = ReplayDriver(session, bots, {c.bot_id: c.loop_ms for c in configs}, writer)
+    end_ms = start + int(duration * 1000) if duration else None
+    events = feed if end_ms is None else _until(feed, end_ms)
+    t0 = time.perf_counter()
+    code = 0
+    reason = "end of data"
+    try:
+        driver.run(events)
+    except ReplayError as e:
+        reason = f"replay error: {e}"
+        writer.put(SystemEventRow(None, None, "feed", "error", str(e), "{}", driver.now_ms))
+        click.echo(f"error: {e}", err=True)
+        code = 1
+    driver.finish(reason)
+    for b in bots:
+        writer.put(BotRow(b.bot_id, b.cfg.venue, "paper", b.cfg.to_json(),
+                          "failed" if b.status == "failed" else "stopped", driver.now_ms))
+        b.event("stop", "info", f"bot stopped ({reason})", driver.now_ms)
+        writer.put_many(b.drain())
+    writer.flush()
+    wall = time.perf_counter() - t0
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    click.echo(summary_table(conn, [b.bot_id for b in bots], wall, driver.stats.events), err=True)
+    return code
+
+
+def _until(feed, end_ms: int):
+    for ev in feed:
+        if ev.ts_ms > end_ms:
+            return
+        yield ev
+
+
+if __name__ == "__main__":
+    main()

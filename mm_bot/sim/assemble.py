@@ -1,0 +1,66 @@
+"""Building a paper session from bot configs: instruments, books, venues and bots."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mm_bot.core.book import L2Book
+from mm_bot.core.bot import Bot
+from mm_bot.core.types import Instrument
+from mm_bot.sim.paper import PaperParams, PaperVenue
+from mm_bot.sim.session import PaperSession
+
+INSTRUMENT_KEYS = ("tick_size", "lot_size", "contract_size", "inverse", "min_notional_usd", "max_sig_figs")
+
+
+def apply_instrument_overrides(base: Instrument, override) -> Instrument:
+    """`base` with every field the config's `instruments.<coin>` entry sets (None = keep)."""
+    if override is None:
+        return base
+    changes = {k: getattr(override, k) for k in INSTRUMENT_KEYS if getattr(override, k, None) is not None}
+    return dataclasses.replace(base, **changes) if changes else base
+
+
+def paper_params(cfg) -> PaperParams:
+    """The fill-model settings of a bot's `paper` config section."""
+    p = cfg.paper
+    return PaperParams(
+        entry_latency_ms=p.entry_latency_ms,
+        response_latency_ms=p.response_latency_ms,
+        maker_fee_bps=p.maker_fee_bps,
+        taker_fee_bps=p.taker_fee_bps,
+        queue_model=p.queue_model,
+        queue_power_n=p.queue_power_n,
+        partial_fills=p.partial_fills,
+    )
+
+
+def account_key(cfg) -> str:
+    return f"{cfg.venue}:{cfg.account}"
+
+
+def build_session(configs: list, instruments: dict[str, Instrument], start_ms: int, seed: int
+                  ) -> tuple[PaperSession, list[Bot], list[str]]:
+    """Paper session for `configs` over `instruments` (coin -> rules).
+
+    Returns (session, bots, warnings). One paper venue per (venue, account), with the
+    fill-model settings of the first bot on that account.
+    """
+    warnings: list[str] = []
+    books = {coin: L2Book(coin) for coin in instruments}
+    venues: dict[str, PaperVenue] = {}
+    venue_params: dict[str, PaperParams] = {}
+    bot_venue: dict[str, str] = {}
+    bots: list[Bot] = []
+    for cfg in configs:
+        key = account_key(cfg)
+        params = paper_params(cfg)
+        if key not in venues:
+            venues[key] = PaperVenue(cfg.venue, instruments, books, params)
+            venue_params[key] = params
+        elif venue_params[key] != params:
+            warnings.append(f"{cfg.bot_id}: paper settings differ from the first bot on account {key}; "
+                            "that account's paper venue uses the first bot's")
+        bot_venue[cfg.bot_id] = key
+        bots.append(Bot(cfg, instruments, cfg.venue, venue_params[key].maker_fee_bps, start_ms, seed))
+    return PaperSession(books, venues, bot_venue, bots), bots, warnings
