@@ -19,7 +19,8 @@ def _sig_fig_step_ticks(inst: Instrument, ticks: int) -> int:
         return 1
     px = ticks * inst.tick_size
     exp = math.floor(math.log10(px)) - inst.max_sig_figs + 1
-    step = 10.0**exp
+    # Integer prices are always valid (Hyperliquid), so the step never exceeds 1.0.
+    step = min(10.0**exp, 1.0)
     return max(1, int(round(step / inst.tick_size)))
 
 
