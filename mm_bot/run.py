@@ -130,6 +130,16 @@ def main(config_file, config_dir, db_path, simulate, replay_spec, duration, seed
     if not simulate:
         _refuse_or_run_live(configs)
         return
+    if simulate:
+        problems = []
+        for c in configs:
+            if c.paper.market_data == "replay" and not replay_spec:
+                problems.append(f"{c.source}: $.paper.market_data: 'replay' needs --replay PATH")
+            elif c.paper.market_data == "live" and not replay_spec:
+                problems.append(f"{c.source}: $.paper.market_data: paper trading on live public data is not "
+                                "available in this version; use 'synthetic' or --replay")
+        if problems:
+            _fail("configuration refused, nothing started:\n" + "\n".join(problems))
     try:
         conn = open_db(db_path)
     except (DbError, sqlite3.Error) as e:

@@ -58,6 +58,8 @@ BUILT = {
     "telemetry_db",
     "self_match_protect",
     "flatten_on_stop",
+    "flatten_max_spread_bps",
+    "flatten_max_slippage_bps",
     "max_symbol_notional",
     "min_spread_guard_enabled",
     "min_spread_guard_buffer_bps",

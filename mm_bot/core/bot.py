@@ -27,7 +27,7 @@ from mm_bot.core.records import (
     SystemEventRow,
     TradeRow,
 )
-from mm_bot.core.rounding import round_size
+from mm_bot.core.rounding import round_price, round_size
 from mm_bot.core.types import (
     BUY,
     SELL,
@@ -106,6 +106,10 @@ class Bot:
             cs.counters.start_ms = start_ms
             self.coins[coin] = cs
         self.max_book_age_ms = DEFAULT_MAX_BOOK_AGE_MS
+        # Telemetry rows (snapshots, PnL samples, metrics) are optional; orders, fills and
+        # positions are the money record and are always written.
+        self.telemetry_rows = cfg.telemetry_enabled and cfg.telemetry_db
+        self.telemetry_console = cfg.telemetry_enabled and cfg.telemetry_console
 
     # ------------------------------------------------------------ wiring
 
@@ -241,12 +245,61 @@ class Bot:
                 cs.counters.cancels += 1
         return out
 
+    def pause(self, now_ms: int, reason: str) -> list[Action]:
+        """Stop quoting and cancel every order, but keep watching (telemetry goes on)."""
+        if self.status != "running":
+            return []
+        self.status = "paused"
+        self.event("pause", "warning", f"bot paused: {reason}", now_ms, reason=reason)
+        out: list[Action] = []
+        for coin in self.coins:
+            out += self._cancel_all(coin, now_ms, f"pause: {reason}")
+        return out
+
+    def resume(self, now_ms: int, reason: str) -> None:
+        """Quote again after a pause."""
+        if self.status == "paused":
+            self.status = "running"
+            self.event("resume", "info", f"bot resumed: {reason}", now_ms, reason=reason)
+
     def stop(self, now_ms: int, reason: str = "stop") -> list[Action]:
-        """Stop quoting and cancel every live order of every coin."""
+        """Stop quoting and cancel every live order of every coin (and flatten if configured)."""
         self.status = "stopped"
         out: list[Action] = []
         for coin in self.coins:
             out += self._cancel_all(coin, now_ms, reason)
+        if self.cfg.flatten_on_stop:
+            out += self.flatten(now_ms, f"flatten on stop ({reason})")
+        return out
+
+    def flatten(self, now_ms: int, reason: str) -> list[Action]:
+        """Reduce-only IOC orders that close every open position, within the configured bounds.
+
+        A coin is skipped (with a system event) while its book is unusable or its spread is
+        wider than flatten_max_spread_bps; the limit price is the touch moved by at most
+        flatten_max_slippage_bps against us, rounded so it is never worse than that bound.
+        """
+        out: list[Action] = []
+        for coin, cs in self.coins.items():
+            lots = cs.position.lots
+            if lots == 0:
+                continue
+            cfg, book = cs.cfg, cs.book
+            if book is None or not book.is_usable(now_ms, self.max_book_age_ms):
+                self.event("flatten", "warning", "flatten skipped: book unusable", now_ms, coin, position_lots=lots)
+                continue
+            spread = book.spread_bps()
+            if spread > cfg.flatten_max_spread_bps:
+                self.event("flatten", "warning", f"flatten skipped: spread {spread:.1f} bps > "
+                           f"{cfg.flatten_max_spread_bps} bps", now_ms, coin, spread_bps=spread, position_lots=lots)
+                continue
+            px = flatten_limit(cs.inst, book, -1 if lots > 0 else 1, cfg.flatten_max_slippage_bps)
+            side = SELL if lots > 0 else BUY
+            out.append(self.orders.new_order(coin, side, px, abs(lots), Tif.IOC, "flatten", now_ms,
+                                             reduce_only=True))
+            cs.counters.placements += 1
+            self.event("flatten", "info", f"flatten: {side_name(side)} {cs.inst.sz(abs(lots))} IOC at "
+                       f"{cs.inst.px(px)} ({reason})", now_ms, coin, position_lots=lots, limit=cs.inst.px(px))
         return out
 
     def open_order_count(self) -> int:
@@ -297,6 +350,8 @@ class Bot:
                                         p.fees_usd, p.fills, now_ms))
 
     def _telemetry(self, cs: CoinState, now_ms: int) -> None:
+        if not self.telemetry_rows:
+            return
         book = cs.book
         have_book = book is not None and book.best_bid > 0 and book.best_ask > 0
         if have_book and now_ms >= cs.next_snapshot_ms:
@@ -318,14 +373,34 @@ class Bot:
         self.records.append(PnlRow(self.bot_id, cs.coin, p.size, p.lots, p.avg_entry, mid, p.realized_usd,
                                    unreal, p.fees_usd, p.funding_usd, total, p.volume_usd, now_ms))
 
+    def status_line(self, coin: str, now_ms: int) -> str:
+        """One console line for a coin: status, book, position, PnL, fills (telemetry_console)."""
+        cs = self.coins[coin]
+        book, p, inst = cs.book, cs.position, cs.inst
+        mid = book.mid2() * inst.tick_size / 2 if book is not None and book.best_bid and book.best_ask else 0.0
+        total = p.realized_usd + (p.unrealized_usd(mid) if mid else 0.0) - p.fees_usd + p.funding_usd
+        live = len(self.orders.live(coin))
+        return (f"{self.bot_id} {coin} {self.status} mid={mid:g} pos={p.size:g} pnl={total:.2f}$ "
+                f"fees={p.fees_usd:.2f}$ fills={p.fills} open_orders={live}")
+
     def final_records(self, now_ms: int) -> None:
         """Closing rows at shutdown: PnL, position and the partial minute of metrics."""
         for cs in self.coins.values():
-            self._pnl_row(cs, now_ms)
             self._position_row(cs, now_ms)
+            if not self.telemetry_rows:
+                continue
+            self._pnl_row(cs, now_ms)
             if now_ms > cs.counters.start_ms:
                 self.records.append(cs.counters.row(self.bot_id, cs.coin, now_ms))
                 cs.counters.reset(now_ms)
+
+
+def flatten_limit(inst: Instrument, book: L2Book, side: int, max_slippage_bps: float) -> int:
+    """IOC limit in ticks for a taker order on `side`: the opposite touch moved by at most
+    max_slippage_bps against us, rounded toward the touch (never beyond the bound)."""
+    if side == BUY:
+        return round_price(inst, inst.px(book.best_ask) * (1 + max_slippage_bps / 1e4), BUY)
+    return round_price(inst, inst.px(book.best_bid) * (1 - max_slippage_bps / 1e4), SELL)
 
 
 def snapshot_row(bot_id: str, inst: Instrument, book: L2Book, now_ms: int) -> BookSnapshotRow:

@@ -220,6 +220,25 @@ class UptimeRow:
     ts_ms: int
 
 
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRow:
+    """A manual command: written as 'new' by scripts/kill.py, updated by the runner when acted on."""
+
+    TABLE: ClassVar[str] = "commands"
+    CONFLICT: ClassVar[str] = (
+        "ON CONFLICT(id) DO UPDATE SET status=excluded.status, result=excluded.result, acted_ms=excluded.acted_ms"
+    )
+    id: int | None
+    bot_id: str | None
+    command: str
+    status: str
+    result: str
+    ts_ms: int
+    acted_ms: int | None
+
+
 Record = (
     BotRow
     | OrderRow
@@ -233,4 +252,5 @@ Record = (
     | SystemEventRow
     | RateLimitRow
     | UptimeRow
+    | CommandRow
 )

@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 import aiosqlite
 
 from mm_bot.core.bot import Bot
-from mm_bot.core.records import BotRow, SystemEventRow
+from mm_bot.core.records import BotRow, CommandRow, SystemEventRow
 from mm_bot.live.clock import wall_ms
 from mm_bot.sim.session import PaperSession
 from mm_bot.store.db import pragma_statements
 from mm_bot.store.writer import AsyncWriter
 
 log = logging.getLogger("mm_bot.runner")
+
+COMMAND_POLL_S = 0.2
+CONSOLE_EVERY_S = 10.0
 
 
 @dataclass
@@ -95,7 +98,7 @@ class PaperRunner:
 
     async def _quote_task(self, bot: Bot, coin: str, loop_ms: int) -> None:
         nxt = wall_ms()
-        while not self.stop_event.is_set() and bot.status == "running":
+        while not self.stop_event.is_set() and bot.status in ("running", "paused"):
             if await self._sleep_until(nxt):
                 return
             now = wall_ms()
@@ -119,6 +122,73 @@ class PaperRunner:
                 await asyncio.wait_for(self.venue_kick.wait(), timeout=timeout)
             except TimeoutError:
                 pass
+
+    async def _console_task(self) -> None:
+        """Every CONSOLE_EVERY_S, one status line per coin of the bots with telemetry_console."""
+        bots = [b for b in self.bots if b.telemetry_console]
+        while bots and not self.stop_event.is_set():
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), timeout=CONSOLE_EVERY_S)
+            except TimeoutError:
+                now = wall_ms()
+                for b in bots:
+                    for coin in b.coins:
+                        log.info("%s", b.status_line(coin, now))
+
+    async def _command_task(self, conn) -> None:
+        """Poll the commands table (scripts/kill.py) and act within COMMAND_POLL_S."""
+        while not self.stop_event.is_set():
+            try:
+                async with conn.execute("SELECT id, bot_id, command, ts_ms FROM commands WHERE status='new' "
+                                        "ORDER BY id") as cur:
+                    rows = await cur.fetchall()
+            except aiosqlite.Error as e:
+                log.warning("cannot read commands: %s", e)
+                rows = []
+            for cid, bot_id, command, ts in rows:
+                now = wall_ms()
+                status, result = self.apply_command(bot_id, command, now)
+                self.session.records.append(CommandRow(cid, bot_id, command, status, result, ts, now))
+                self._process_event("command", "info" if status == "done" else "warning",
+                                    f"command {cid} {command} {bot_id or '(all bots)'}: {status}: {result}", now,
+                                    command_id=cid, command=command, bot_id=bot_id)
+            if rows:
+                self.venue_kick.set()
+                self._flush()
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), timeout=COMMAND_POLL_S)
+            except TimeoutError:
+                pass
+
+    def apply_command(self, bot_id: str | None, command: str, now: int) -> tuple[str, str]:
+        """Carry out one manual command; returns (status, result)."""
+        targets = [b for b in self.bots if bot_id is None or b.bot_id == bot_id]
+        if not targets:
+            return "failed", f"no bot '{bot_id}' in this runner"
+        if command == "stop" and bot_id is None:
+            self.request_stop("command stop")
+            return "done", "runner stopping"
+        done = []
+        for bot in targets:
+            if bot.status in ("stopped", "failed"):
+                continue
+            if command == "pause":
+                self.session.submit(bot, bot.pause(now, "manual command"), now)
+            elif command == "resume":
+                bot.resume(now, "manual command")
+            elif command == "stop":
+                self.session.submit(bot, bot.stop(now, "manual command"), now)
+                bot.event("stop", "info", "bot stopped (manual command)", now, reason="manual command")
+            elif command == "flatten":
+                # Pause first so the quoter does not rebuild the position being closed.
+                self.session.submit(bot, bot.pause(now, "manual flatten"), now)
+                self.session.submit(bot, bot.flatten(now, "manual command"), now)
+            else:
+                return "failed", f"unknown command '{command}'"
+            done.append(bot.bot_id)
+            cfg = self.configs[bot.bot_id]
+            self.session.records.append(BotRow(bot.bot_id, cfg.venue, "paper", cfg.to_json(), bot.status, now))
+        return "done", f"{command}: {', '.join(done) or 'no running bot'}"
 
     # ------------------------------------------------------------ lifecycle
 
@@ -151,6 +221,8 @@ class PaperRunner:
             loop_ms = self.configs[bot.bot_id].loop_ms
             for coin in bot.coins:
                 tasks.append(asyncio.create_task(self._quote_task(bot, coin, loop_ms), name=f"q-{bot.bot_id}-{coin}"))
+        tasks.append(asyncio.create_task(self._command_task(conn), name="commands"))
+        tasks.append(asyncio.create_task(self._console_task(), name="console"))
         venue_task = asyncio.create_task(self._venue_task(), name="paper-venue")
         try:
             if self.duration_s is not None:

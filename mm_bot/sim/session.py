@@ -113,6 +113,13 @@ class PaperSession:
         bot.status = "failed"
         self._collect(bot)
 
+    def submit(self, bot: Bot, actions: list, now_ms: int) -> None:
+        """Send actions a shell obtained from `bot` (manual commands) to its venue."""
+        venue = self.venue_of[bot.bot_id]
+        for a in actions:
+            venue.submit(a, now_ms)
+        self._collect(bot)
+
     def stop_all(self, now_ms: int, reason: str) -> None:
         """Stop every running bot: cancel all its orders."""
         for bot in self.bots.values():

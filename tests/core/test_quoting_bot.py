@@ -144,3 +144,32 @@ def test_exception_in_one_bot_stops_only_that_bot(tmp_path):
     assert errs and errs[0].bot_id == "a" and "strategy bug" in errs[0].message
     assert a.status == "failed" and b.status == "running"
     assert b.open_order_count() == 2
+
+
+def test_flatten_on_stop_closes_the_position_within_slippage(tmp_path):
+    p = tmp_path / "f.json"
+    p.write_text('{"bot_id": "f", "coins": ["BTC"], "flatten_on_stop": true, "flatten_max_slippage_bps": 2, '
+                 '"flatten_max_spread_bps": 5}')
+    cfg = load_config_file(p)
+    session, (bot,), _ = build_session([cfg], {"BTC": INST}, 0, 1)
+    session.market(BookUpdate("BTC", 0, ((60000, 100000), (59990, 100000)), ((60001, 100000),), snapshot=True), 0)
+    bot.restore_position("BTC", 5000, 59000.0, 0.0, 0.0, 0)  # long 0.05 BTC
+    session.stop_all(10, "test")
+    session.pump(10_000)
+    recs = session.drain()
+    fills = [r for r in recs if isinstance(r, FillRow)]
+    assert [(f.side, f.size_lots, f.maker) for f in fills] == [("sell", 5000, 0)]
+    # The IOC limit was 2 bps under the bid: 60000 * (1 - 2e-4) = 59988, so it took only the 60000 level.
+    assert fills[0].price == 60000.0
+    assert bot.coins["BTC"].position.lots == 0
+
+
+def test_flatten_skipped_on_wide_spread(tmp_path):
+    p = tmp_path / "f.json"
+    p.write_text('{"bot_id": "f", "coins": ["BTC"], "flatten_max_spread_bps": 5}')
+    bot = Bot(load_config_file(p), {"BTC": INST}, "paper", 1.5, start_ms=0)
+    bot.attach_book("BTC", book(60000, 60100))  # 16.7 bps wide
+    bot.restore_position("BTC", -5000, 61000.0, 0.0, 0.0, 0)
+    assert bot.flatten(1, "test") == []
+    ev = [r for r in bot.drain() if isinstance(r, SystemEventRow) and r.kind == "flatten"]
+    assert "spread" in ev[0].message
