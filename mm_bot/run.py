@@ -171,13 +171,27 @@ def _refuse_or_run_live(configs: list) -> None:
               + "; ".join(f"{v}: {', '.join(k)}" for v, k in REQUIRED_ENV.items()) + ")")
 
 
+def venue_limits(configs: list) -> dict:
+    """Rate limits per venue from the environment (HL_REST_CAPACITY_PER_MIN, ...); exit 2 on a bad value."""
+    from mm_bot.core.ratelimit import RateLimitConfigError, limits_from_env
+
+    out = {}
+    for c in configs:
+        if c.venue not in out:
+            try:
+                out[c.venue] = limits_from_env(c.venue, os.environ)
+            except RateLimitConfigError as e:
+                _fail(f"error: environment: {e}")
+    return out
+
+
 def _run_synthetic(configs: list, db_path: Path, duration: float | None, seed: int) -> int:
     from mm_bot.live.clock import wall_ms
     from mm_bot.live.runner import PaperRunner
 
     start = wall_ms()
     instruments, sources = synthetic_instruments(configs, seed, start)
-    session, bots, warnings = build_session(configs, instruments, start, seed)
+    session, bots, warnings = build_session(configs, instruments, start, seed, venue_limits(configs))
     for w in warnings:
         log.warning(w)
     runner = PaperRunner(session, bots, sources, str(db_path), duration, configs)
@@ -216,7 +230,9 @@ def _run_replay(configs: list, conn: sqlite3.Connection, spec: str, duration: fl
     feed = open_replay(spec, instruments, time_basis=configs[0].paper.replay_time)
     writer = SyncWriter(conn)
     start = feed.start_ms()
-    session, bots, warnings = build_session(configs, instruments, start, seed)
+    session, bots, warnings = build_session(configs, instruments, start, seed, venue_limits(configs))
+    for w in warnings:
+        log.warning(w)
     for b in bots:
         cfg = b.cfg
         writer.put(BotRow(b.bot_id, cfg.venue, "paper", cfg.to_json(), "running", start))

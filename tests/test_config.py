@@ -60,6 +60,8 @@ BUILT = {
     "flatten_on_stop",
     "flatten_max_spread_bps",
     "flatten_max_slippage_bps",
+    "batch_orders",
+    "rate_limits_share_pct",
     "max_symbol_notional",
     "min_spread_guard_enabled",
     "min_spread_guard_buffer_bps",

@@ -19,6 +19,7 @@ from mm_bot.core.metrics import MinuteCounters
 from mm_bot.core.orders import OrderCoordinator
 from mm_bot.core.position import Position
 from mm_bot.core.quoting import QuoteParams, cap_size, target_quotes
+from mm_bot.core.ratelimit import DualRateLimiter, Grant, RequestKind
 from mm_bot.core.records import (
     BookSnapshotRow,
     FillRow,
@@ -89,13 +90,17 @@ class Bot:
     """The quoting logic of one bot config across its coins."""
 
     def __init__(self, cfg, instruments: dict[str, Instrument], venue: str, maker_fee_bps: float,
-                 start_ms: int, seed: int = 0) -> None:
+                 start_ms: int, seed: int = 0, limiter: DualRateLimiter | None = None) -> None:
+        """limiter: the rate limiter shared by every bot of this venue account (None: unlimited)."""
         self.cfg = cfg
         self.bot_id = cfg.bot_id
         self.venue = venue
         self.orders = OrderCoordinator(cfg.bot_id, instruments, start_ms)
         self.records = self.orders.records
         self.rng = random.Random(f"{seed}|{cfg.bot_id}")
+        self.limiter = limiter
+        self.limits = limiter.limits if limiter is not None else None
+        self._last_throttle_event_ms = -(10**15)
         self.status = "running"
         self.coins: dict[str, CoinState] = {}
         for coin in cfg.coins:
@@ -154,7 +159,8 @@ class Bot:
             cs.book_ok = True
             self.event("book", "info", "book usable: quoting", now_ms, coin)
         targets = target_quotes(cs.inst, book, cs.position.lots, cs.params)
-        actions: list[Action] = []
+        cancels: list = []
+        places: list = []
         wanted = set()
         mark = book.mid2() // 2
         for q in targets:
@@ -167,9 +173,7 @@ class Bot:
                     continue
                 if now_ms - o.created_ms < cs.cfg.min_replace_ms:
                     continue
-                if self.orders.request_cancel(o, now_ms, "requote"):
-                    actions.append(Cancel(self.bot_id, coin, o.cloid))
-                    cs.counters.cancels += 1
+                cancels.append(o)
                 continue
             # Empty slot: pace placements per slot (min_replace_ms plus jitter).
             last = cs.last_place_ms.get(q.slot, -(10**15))
@@ -181,16 +185,62 @@ class Bot:
                 continue
             if self._self_match(coin, q.side, q.px):
                 continue
-            actions.append(self.orders.new_order(coin, q.side, q.px, sz, Tif.ALO, q.slot, now_ms))
-            cs.last_place_ms[q.slot] = now_ms
-            cs.counters.placements += 1
+            places.append((q, sz))
         # Live orders whose slot no longer has a target (side stopped, fewer levels).
         for o in self.orders.live(coin):
             if o.slot not in wanted and not o.cancel_requested and o.status != OrderStatus.PENDING:
-                if self.orders.request_cancel(o, now_ms, "no target"):
-                    actions.append(Cancel(self.bot_id, coin, o.cloid))
-                    cs.counters.cancels += 1
+                cancels.append(o)
+        actions = self._send_cancels(cs, cancels, now_ms, "requote")
+        for q, sz in self._grant(places, RequestKind.PLACE, now_ms):
+            actions.append(self.orders.new_order(coin, q.side, q.px, sz, Tif.ALO, q.slot, now_ms))
+            cs.last_place_ms[q.slot] = now_ms
+            cs.counters.placements += 1
         return actions
+
+    # ------------------------------------------------------------ rate limits
+
+    def _grant(self, items: list, kind: RequestKind, now_ms: int) -> list:
+        """The items whose requests the shared rate limiter grants now (all without a limiter).
+
+        With batch_orders the items of one loop are one request (weight per the venue's batch
+        rule); otherwise one request each. Placements are skipped while usage is critical, so
+        cancels keep their headroom.
+        """
+        if not items or self.limiter is None:
+            return items
+        lim = self.limiter
+        if kind != RequestKind.CANCEL and lim.is_critical(now_ms):
+            self._throttled(now_ms, f"{len(items)} {kind.value} request(s) skipped: rate-limit usage critical")
+            return []
+        if self.cfg.batch_orders:
+            got = lim.try_acquire(kind, self.limits.action_weight(kind, len(items)), now_ms)
+            if isinstance(got, Grant):
+                return items
+            self._throttled(now_ms, f"{len(items)} {kind.value} request(s) denied: {got.reason.value}")
+            return []
+        out = []
+        for it in items:
+            got = lim.try_acquire(kind, self.limits.action_weight(kind, 1), now_ms)
+            if not isinstance(got, Grant):
+                self._throttled(now_ms, f"{kind.value} request denied: {got.reason.value}")
+                break
+            out.append(it)
+        return out
+
+    def _throttled(self, now_ms: int, message: str) -> None:
+        # At most one event per second per bot: a throttled loop must not flood the DB.
+        if now_ms - self._last_throttle_event_ms >= 1000:
+            self._last_throttle_event_ms = now_ms
+            self.event("rate_limit", "warning", message, now_ms)
+
+    def _send_cancels(self, cs: CoinState, orders: list, now_ms: int, reason: str) -> list[Action]:
+        out: list[Action] = []
+        todo = [o for o in orders if not o.cancel_requested and o.live]
+        for o in self._grant(todo, RequestKind.CANCEL, now_ms):
+            if self.orders.request_cancel(o, now_ms, reason):
+                out.append(Cancel(self.bot_id, cs.coin, o.cloid))
+                cs.counters.cancels += 1
+        return out
 
     def _keep(self, cs: CoinState, o, target_px: int, now_ms: int) -> bool:
         cfg = cs.cfg
@@ -236,14 +286,8 @@ class Bot:
         return False
 
     def _cancel_all(self, coin: str, now_ms: int, reason: str) -> list[Action]:
-        out: list[Action] = []
-        cs = self.coins[coin]
         # Pending orders are cancelled too: the venue may hold them by now.
-        for o in self.orders.live(coin):
-            if self.orders.request_cancel(o, now_ms, reason):
-                out.append(Cancel(self.bot_id, coin, o.cloid))
-                cs.counters.cancels += 1
-        return out
+        return self._send_cancels(self.coins[coin], self.orders.live(coin), now_ms, reason)
 
     def pause(self, now_ms: int, reason: str) -> list[Action]:
         """Stop quoting and cancel every order, but keep watching (telemetry goes on)."""

@@ -6,6 +6,7 @@ import dataclasses
 
 from mm_bot.core.book import L2Book
 from mm_bot.core.bot import Bot
+from mm_bot.core.ratelimit import DEFAULT_LIMITS, DualRateLimiter, LimiterPolicy, VenueLimits, canonical_venue
 from mm_bot.core.types import Instrument
 from mm_bot.sim.paper import PaperParams, PaperVenue
 from mm_bot.sim.session import PaperSession
@@ -39,18 +40,20 @@ def account_key(cfg) -> str:
     return f"{cfg.venue}:{cfg.account}"
 
 
-def build_session(configs: list, instruments: dict[str, Instrument], start_ms: int, seed: int
-                  ) -> tuple[PaperSession, list[Bot], list[str]]:
+def build_session(configs: list, instruments: dict[str, Instrument], start_ms: int, seed: int,
+                  limits: dict[str, VenueLimits] | None = None) -> tuple[PaperSession, list[Bot], list[str]]:
     """Paper session for `configs` over `instruments` (coin -> rules).
 
-    Returns (session, bots, warnings). One paper venue per (venue, account), with the
-    fill-model settings of the first bot on that account.
+    Returns (session, bots, warnings). One paper venue and one shared rate limiter per
+    (venue, account), with the fill-model settings and rate_limits_share_pct of the first
+    bot on that account. limits: venue -> VenueLimits (default: the venue's documented ones).
     """
     warnings: list[str] = []
     books = {coin: L2Book(coin) for coin in instruments}
     venues: dict[str, PaperVenue] = {}
     venue_params: dict[str, PaperParams] = {}
     bot_venue: dict[str, str] = {}
+    limiters: dict[str, DualRateLimiter] = {}
     bots: list[Bot] = []
     for cfg in configs:
         key = account_key(cfg)
@@ -62,5 +65,9 @@ def build_session(configs: list, instruments: dict[str, Instrument], start_ms: i
             warnings.append(f"{cfg.bot_id}: paper settings differ from the first bot on account {key}; "
                             "that account's paper venue uses the first bot's")
         bot_venue[cfg.bot_id] = key
-        bots.append(Bot(cfg, instruments, cfg.venue, venue_params[key].maker_fee_bps, start_ms, seed))
-    return PaperSession(books, venues, bot_venue, bots), bots, warnings
+        if key not in limiters:
+            vl = (limits or {}).get(cfg.venue) or DEFAULT_LIMITS[canonical_venue(cfg.venue)]
+            limiters[key] = DualRateLimiter(vl, LimiterPolicy(share_pct=cfg.rate_limits_share_pct))
+        bots.append(Bot(cfg, instruments, cfg.venue, venue_params[key].maker_fee_bps, start_ms, seed,
+                        limiters[key]))
+    return PaperSession(books, venues, bot_venue, bots, limiters), bots, warnings

@@ -10,18 +10,25 @@ Every method takes the injected clock's now_ms. Records are collected for the wr
 from __future__ import annotations
 
 import json
+import logging
 
 from mm_bot.core.book import L2Book
 from mm_bot.core.bot import Bot
-from mm_bot.core.records import SystemEventRow
+from mm_bot.core.records import RateLimitRow, SystemEventRow
 from mm_bot.core.types import BookUpdate, FeedProblem, TradePrint
 from mm_bot.sim.paper import PaperVenue
+
+log = logging.getLogger("mm_bot.session")
+
+# Rate-limit usage is sampled every this many quoting-loop passes (all bots together).
+USAGE_EVERY_TICKS = 100
 
 
 class PaperSession:
     def __init__(self, books: dict[str, L2Book], venues: dict[str, PaperVenue], bot_venue: dict[str, str],
-                 bots: list[Bot]) -> None:
-        """books: coin -> shared book; venues: key -> venue; bot_venue: bot_id -> venue key."""
+                 bots: list[Bot], limiters: dict | None = None) -> None:
+        """books: coin -> shared book; venues: key -> venue; bot_venue: bot_id -> venue key;
+        limiters: venue key ('venue:account') -> the shared DualRateLimiter."""
         self.books = books
         self.venues = venues
         self.venue_list = list(venues.values())
@@ -30,6 +37,8 @@ class PaperSession:
         for b in bots:
             for coin in b.coins:
                 b.attach_book(coin, books[coin])
+        self.limiters = limiters or {}
+        self.ticks = 0
         self.records: list = []
         self.failed: set[str] = set()
         self.book_events = 0
@@ -98,6 +107,19 @@ class PaperSession:
         except Exception as e:  # noqa: BLE001 - one bot's bug must not stop the others
             self.fail_bot(bot, e, now_ms)
         self._collect(bot)
+        self.ticks += 1
+        if self.ticks % USAGE_EVERY_TICKS == 0:
+            self.sample_rate_limits(now_ms)
+
+    def sample_rate_limits(self, now_ms: int) -> None:
+        """rate_limit_usage rows for every shared limiter (and a log line)."""
+        for key, lim in self.limiters.items():
+            venue, _, account = key.partition(":")
+            for s in lim.usage(now_ms).values():
+                self.records.append(RateLimitRow(venue, account, s.channel, s.used, s.capacity, s.pct,
+                                                 int(s.critical), now_ms))
+                log.debug("rate limit %s %s: %s/%s (%.1f%%)%s", key, s.channel, s.used, s.capacity, s.pct,
+                          " CRITICAL" if s.critical else "")
 
     def fail_bot(self, bot: Bot, exc: Exception, now_ms: int) -> None:
         """Record an exception in one bot and stop that bot only (its orders are cancelled)."""
