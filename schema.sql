@@ -133,7 +133,7 @@ CREATE TABLE IF NOT EXISTS performance_metrics (
     id                   INTEGER PRIMARY KEY,
     bot_id               TEXT NOT NULL,
     coin                 TEXT NOT NULL,
-    window_s             INTEGER NOT NULL,  -- 60: the minute ending at ts_ms
+    window_s             INTEGER NOT NULL,  -- 60: the minute ending at ts_ms; longer: the rolling window
     fills                INTEGER NOT NULL,
     maker_fills          INTEGER NOT NULL,
     maker_ratio          REAL,              -- NULL when the window has no fill
@@ -142,7 +142,20 @@ CREATE TABLE IF NOT EXISTS performance_metrics (
     cancels              INTEGER NOT NULL,
     cancels_per_fill     REAL,              -- NULL when the window has no fill
     volume_usd           REAL NOT NULL,
-    ts_ms                INTEGER NOT NULL
+    ts_ms                INTEGER NOT NULL,
+    -- TI metrics (DESIGN 6); NULL where undefined in the window (e.g. no fill, no order ended)
+    amends               INTEGER NOT NULL DEFAULT 0,
+    rest_ms_median       REAL,              -- order rest time: fill or cancel - venue acceptance
+    rest_ms_p90          REAL,
+    holding_ms_avg       REAL,              -- FIFO lot holding time, size-weighted
+    slippage_bps         REAL,              -- side x (fill - mid) / mid, notional-weighted; < 0 is edge
+    spread_at_fill_bps   REAL,
+    markout_1s_bps       REAL,              -- side x (mid then - fill) / fill
+    markout_10s_bps      REAL,
+    markout_60s_bps      REAL,
+    two_sided_share      REAL,              -- share of the window with both sides resting
+    counterparties       INTEGER NOT NULL DEFAULT 0,
+    ti_score             REAL               -- 0-100, weighting in the README
 );
 CREATE INDEX IF NOT EXISTS idx_metrics_bot_coin_ts ON performance_metrics (bot_id, coin, ts_ms);
 

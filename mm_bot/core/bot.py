@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from mm_bot.core.autotune import TiOptimizer, TuneParams
 from mm_bot.core.book import L2Book
-from mm_bot.core.metrics import MinuteCounters
 from mm_bot.core.orders import OrderCoordinator
 from mm_bot.core.position import Position
 from mm_bot.core.quoting import QuoteParams, cap_size, target_quotes
@@ -27,11 +27,14 @@ from mm_bot.core.records import (
     PositionRow,
     SystemEventRow,
     TradeRow,
+    UptimeRow,
 )
 from mm_bot.core.rounding import round_price, round_size
+from mm_bot.core.ti import TiTracker, ti_score
 from mm_bot.core.types import (
     BUY,
     SELL,
+    TERMINAL,
     Action,
     Cancel,
     Fill,
@@ -45,6 +48,9 @@ from mm_bot.core.types import (
 SNAPSHOT_EVERY_MS = 1_000
 PNL_EVERY_MS = 5_000
 MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+# The optimizer looks at its window at most this often (and only with enough fills).
+AUTOTUNE_EVERY_MS = 300_000
 DEFAULT_MAX_BOOK_AGE_MS = 5_000
 
 
@@ -56,7 +62,10 @@ class CoinState:
     cfg: object
     position: Position
     book: L2Book | None = None
-    counters: MinuteCounters = field(default_factory=MinuteCounters)
+    ti: TiTracker = field(default_factory=TiTracker)
+    tuner: TiOptimizer | None = None
+    min_replace_ms: int = 0
+    minute_start_ms: int = 0
     next_snapshot_ms: int = 0
     next_pnl_ms: int = 0
     minute_end_ms: int = 0
@@ -108,7 +117,15 @@ class Bot:
             inst = instruments[coin]
             cs = CoinState(coin, inst, quote_params(ccfg, inst, maker_fee_bps), ccfg, Position(inst))
             cs.minute_end_ms = (start_ms // MINUTE_MS + 1) * MINUTE_MS
-            cs.counters.start_ms = start_ms
+            cs.minute_start_ms = start_ms
+            cs.min_replace_ms = ccfg.min_replace_ms
+            cs.ti = TiTracker(window_ms=int(ccfg.autotune_window_minutes * MINUTE_MS))
+            if ccfg.autotune_enabled:
+                cs.tuner = TiOptimizer(
+                    TuneParams(ccfg.min_spread_bps, ccfg.min_replace_ms, ccfg.size_notional_usd),
+                    ccfg.ti_proxy, min_maker_share=ccfg.autotune_min_maker_share,
+                    interval_ms=AUTOTUNE_EVERY_MS,
+                )
             self.coins[coin] = cs
         self.max_book_age_ms = DEFAULT_MAX_BOOK_AGE_MS
         # Telemetry rows (snapshots, PnL samples, metrics) are optional; orders, fills and
@@ -144,10 +161,13 @@ class Bot:
     def on_tick(self, coin: str, now_ms: int) -> list[Action]:
         """One pass of the quoting loop for one coin."""
         cs = self.coins[coin]
+        book = cs.book
+        if book is not None and book.best_bid and book.best_ask:
+            cs.ti.on_mid(now_ms, book.mid2() * cs.inst.tick_size / 2)
+        cs.ti.on_two_sided(now_ms, self._two_sided(coin))
         self._telemetry(cs, now_ms)
         if self.status != "running":
             return []
-        book = cs.book
         usable = book is not None and book.is_usable(now_ms, self.max_book_age_ms)
         if not usable:
             if cs.book_ok:
@@ -171,14 +191,14 @@ class Bot:
                     continue
                 if self._keep(cs, o, q.px, now_ms):
                     continue
-                if now_ms - o.created_ms < cs.cfg.min_replace_ms:
+                if now_ms - o.created_ms < cs.min_replace_ms:
                     continue
                 cancels.append(o)
                 continue
             # Empty slot: pace placements per slot (min_replace_ms plus jitter).
             last = cs.last_place_ms.get(q.slot, -(10**15))
             jitter = self.rng.randint(0, cs.cfg.refresh_jitter_ms) if cs.cfg.refresh_jitter_ms else 0
-            if now_ms - last < cs.cfg.min_replace_ms + jitter:
+            if now_ms - last < cs.min_replace_ms + jitter:
                 continue
             sz = self._risk_size(cs, q, mark)
             if sz <= 0:
@@ -194,7 +214,6 @@ class Bot:
         for q, sz in self._grant(places, RequestKind.PLACE, now_ms):
             actions.append(self.orders.new_order(coin, q.side, q.px, sz, Tif.ALO, q.slot, now_ms))
             cs.last_place_ms[q.slot] = now_ms
-            cs.counters.placements += 1
         return actions
 
     # ------------------------------------------------------------ rate limits
@@ -239,7 +258,7 @@ class Bot:
         for o in self._grant(todo, RequestKind.CANCEL, now_ms):
             if self.orders.request_cancel(o, now_ms, reason):
                 out.append(Cancel(self.bot_id, cs.coin, o.cloid))
-                cs.counters.cancels += 1
+                cs.ti.on_cancel_request(o.cloid, now_ms)
         return out
 
     def _keep(self, cs: CoinState, o, target_px: int, now_ms: int) -> bool:
@@ -341,7 +360,6 @@ class Bot:
             side = SELL if lots > 0 else BUY
             out.append(self.orders.new_order(coin, side, px, abs(lots), Tif.IOC, "flatten", now_ms,
                                              reduce_only=True))
-            cs.counters.placements += 1
             self.event("flatten", "info", f"flatten: {side_name(side)} {cs.inst.sz(abs(lots))} IOC at "
                        f"{cs.inst.px(px)} ({reason})", now_ms, coin, position_lots=lots, limit=cs.inst.px(px))
         return out
@@ -357,6 +375,12 @@ class Bot:
             self._on_fill(ev)
             return []
         o = self.orders.on_ack(ev)
+        cs = self.coins.get(ev.coin)
+        if cs is not None and o is not None:
+            if ev.status == OrderStatus.OPEN:
+                cs.ti.on_order_accepted(ev.cloid, ev.ts_ms)
+            elif o.status in TERMINAL:
+                cs.ti.on_order_done(ev.cloid, ev.ts_ms)
         if ev.status == OrderStatus.REJECTED:
             self.event("reject", "warning", f"order rejected: {ev.reason}", ev.ts_ms, ev.coin,
                        cloid=ev.cloid, side=side_name(o.side) if o else "", reason=ev.reason)
@@ -368,7 +392,7 @@ class Bot:
             self.event("error", "error", f"fill for a coin this bot does not trade: {f.coin}", f.ts_ms,
                        f.coin, fill_id=f.fill_id)
             return
-        self.orders.on_fill(f)
+        o = self.orders.on_fill(f)
         inst = cs.inst
         cs.position.apply_fill(f.side, f.px, f.sz, f.fee_usd)
         book = cs.book
@@ -377,8 +401,10 @@ class Bot:
             mid = book.mid2() * inst.tick_size / 2
             spread = book.spread_bps()
         notional = inst.notional_usd(f.px, f.sz)
-        cs.counters.add_fill(f.maker, notional)
         price, size = inst.px(f.px), inst.sz(f.sz)
+        cs.ti.on_fill(f.side, price, size, notional, f.maker, mid or price, spread, f.ts_ms, f.counterparty)
+        if o is not None and o.status == OrderStatus.FILLED:
+            cs.ti.on_order_done(f.cloid, f.ts_ms)
         self.records.append(FillRow(self.venue, f.fill_id, self.bot_id, f.coin, f.cloid, side_name(f.side),
                                     price, size, f.sz, int(f.maker), f.fee_usd, notional, mid, spread,
                                     f.counterparty, f.ts_ms))
@@ -405,9 +431,43 @@ class Bot:
             cs.next_pnl_ms = now_ms + PNL_EVERY_MS
             self._pnl_row(cs, now_ms)
         while now_ms >= cs.minute_end_ms:
-            self.records.append(cs.counters.row(self.bot_id, cs.coin, cs.minute_end_ms))
-            cs.counters.reset(cs.minute_end_ms)
+            self._minute_rows(cs, cs.minute_start_ms, cs.minute_end_ms)
+            cs.minute_start_ms = cs.minute_end_ms
             cs.minute_end_ms += MINUTE_MS
+
+    def _minute_rows(self, cs: CoinState, start_ms: int, end_ms: int) -> None:
+        """performance_metrics rows (the minute and the rolling window), the hour's uptime, autotune."""
+        targets = cs.cfg.ti_proxy
+        minute = cs.ti.snapshot(start_ms, end_ms)
+        self.records.append(minute.metric_row(self.bot_id, cs.coin, ti_score(minute, targets)))
+        rolling = cs.ti.rolling(end_ms)
+        self.records.append(rolling.metric_row(self.bot_id, cs.coin, ti_score(rolling, targets)))
+        hour = end_ms // HOUR_MS * HOUR_MS
+        up = cs.ti.snapshot(hour, end_ms)
+        self.records.append(UptimeRow(self.bot_id, cs.coin, hour, up.two_sided_s, up.observed_s,
+                                      targets.target_two_sided_uptime * 60, end_ms))
+        if cs.tuner is not None:
+            window = cs.ti.rolling(end_ms, int(cs.cfg.autotune_window_minutes * MINUTE_MS))
+            nudge = cs.tuner.evaluate(window, end_ms)
+            if nudge is not None:
+                tp = cs.tuner.params
+                cs.params = replace(cs.params, min_spread_bps=tp.min_spread_bps,
+                                    size_notional_usd=tp.size_notional_usd)
+                cs.min_replace_ms = tp.min_replace_ms
+                self.event("autotune", "info", f"autotune {nudge.param}: {nudge.before:g} -> {nudge.after:g} "
+                           f"({nudge.reason})", end_ms, cs.coin, param=nudge.param, before=nudge.before,
+                           after=nudge.after, reason=nudge.reason, figures=nudge.figures)
+
+    def _two_sided(self, coin: str) -> bool:
+        """Both sides have an order the venue accepted and that is still resting."""
+        bid = ask = False
+        for o in self.orders.live(coin):
+            if o.accepted_ms and not o.cancel_requested:
+                if o.side == BUY:
+                    bid = True
+                else:
+                    ask = True
+        return bid and ask
 
     def _pnl_row(self, cs: CoinState, now_ms: int) -> None:
         book, p, inst = cs.book, cs.position, cs.inst
@@ -434,9 +494,9 @@ class Bot:
             if not self.telemetry_rows:
                 continue
             self._pnl_row(cs, now_ms)
-            if now_ms > cs.counters.start_ms:
-                self.records.append(cs.counters.row(self.bot_id, cs.coin, now_ms))
-                cs.counters.reset(now_ms)
+            if now_ms > cs.minute_start_ms:
+                self._minute_rows(cs, cs.minute_start_ms, now_ms)
+                cs.minute_start_ms = now_ms
 
 
 def flatten_limit(inst: Instrument, book: L2Book, side: int, max_slippage_bps: float) -> int:

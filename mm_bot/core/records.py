@@ -175,6 +175,18 @@ class MetricRow:
     cancels_per_fill: float | None
     volume_usd: float
     ts_ms: int
+    amends: int = 0
+    rest_ms_median: float | None = None
+    rest_ms_p90: float | None = None
+    holding_ms_avg: float | None = None
+    slippage_bps: float | None = None
+    spread_at_fill_bps: float | None = None
+    markout_1s_bps: float | None = None
+    markout_10s_bps: float | None = None
+    markout_60s_bps: float | None = None
+    two_sided_share: float | None = None
+    counterparties: int = 0
+    ti_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -152,12 +152,14 @@ class TiSnapshot:
         d["markout_fills"] = list(self.markout_fills)
         return d
 
-    def metric_row(self, bot_id: str, coin: str) -> MetricRow:
-        """The ``performance_metrics`` row of this window, dated at ``end_ms``."""
+    def metric_row(self, bot_id: str, coin: str, score: float | None = None) -> MetricRow:
+        """The ``performance_metrics`` row of this window, dated at ``end_ms``; score is the TI score."""
         return MetricRow(
             bot_id, coin, self.window_s, self.fills, self.maker_fills, self.maker_ratio,
             self.maker_ratio_notional, self.placements, self.cancels, self.cancels_per_fill,
-            self.volume_usd, self.end_ms,
+            self.volume_usd, self.end_ms, self.amends, self.rest_ms_median, self.rest_ms_p90,
+            self.holding_ms_avg, self.slippage_bps, self.spread_at_fill_bps, self.markout_1s_bps,
+            self.markout_10s_bps, self.markout_60s_bps, self.two_sided_share, self.counterparties, score,
         )
 
 

@@ -13,11 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema.sql"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
 
-# Migrations from version N to N+1, as SQL scripts. Version 0 -> 1 is schema.sql itself.
-MIGRATIONS: dict[int, str] = {}
+# Migrations from version N to N+1, as SQL scripts. A new file gets schema.sql (the latest) directly.
+MIGRATIONS: dict[int, str] = {
+    1: "\n".join(
+        f"ALTER TABLE performance_metrics ADD COLUMN {col};"
+        for col in (
+            "amends INTEGER NOT NULL DEFAULT 0", "rest_ms_median REAL", "rest_ms_p90 REAL", "holding_ms_avg REAL",
+            "slippage_bps REAL", "spread_at_fill_bps REAL", "markout_1s_bps REAL", "markout_10s_bps REAL",
+            "markout_60s_bps REAL", "two_sided_share REAL", "counterparties INTEGER NOT NULL DEFAULT 0",
+            "ti_score REAL",
+        )
+    ),
+}
 
 
 class DbError(Exception):
@@ -88,7 +98,7 @@ def migrate(conn: sqlite3.Connection) -> int:
         raise DbError(f"database schema version {version} is newer than this mm_bot ({SCHEMA_VERSION})")
     if version == 0:
         conn.executescript(schema_sql())
-        version = 1
+        version = SCHEMA_VERSION
     while version < SCHEMA_VERSION:
         conn.executescript(MIGRATIONS[version])
         version += 1

@@ -307,7 +307,11 @@ def test_metric_row_and_as_dict() -> None:
     tr.on_cancel_request("a", 20_000)
     s = tr.minute_summary(60_000)
     row = s.metric_row("bot1", "BTC")
-    assert row == MetricRow("bot1", "BTC", 60, 2, 1, 0.5, 0.5, 1, 1, 0.5, 200.0, 60_000)
+    assert (row.bot_id, row.coin, row.window_s, row.fills, row.maker_fills, row.maker_ratio,
+            row.maker_ratio_notional, row.placements, row.cancels, row.cancels_per_fill, row.volume_usd,
+            row.ts_ms) == ("bot1", "BTC", 60, 2, 1, 0.5, 0.5, 1, 1, 0.5, 200.0, 60_000)
+    assert row.slippage_bps == s.slippage_bps and row.amends == 0 and row.ti_score is None
+    assert isinstance(row, MetricRow)
     d = s.as_dict()
     assert d["fills"] == 2 and d["markout_fills"] == [0, 0, 0]
 
