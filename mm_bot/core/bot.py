@@ -16,9 +16,19 @@ from dataclasses import dataclass, field, replace
 
 from mm_bot.core.autotune import TiOptimizer, TuneParams
 from mm_bot.core.book import L2Book
+from mm_bot.core.compliance import AmendLimiter, LoopGuard, RestingOrder, SelfMatchRegistry
+from mm_bot.core.exits import (
+    BailoutParams,
+    BailoutTracker,
+    ExitOrder,
+    TakeProfitParams,
+    flatten_order,
+    take_profit,
+)
+from mm_bot.core.killswitch import KillParams, KillSwitches, Trip
 from mm_bot.core.orders import OrderCoordinator
 from mm_bot.core.position import Position
-from mm_bot.core.quoting import QuoteParams, cap_size, target_quotes
+from mm_bot.core.quoting import QuoteParams, target_quotes
 from mm_bot.core.ratelimit import DualRateLimiter, Grant, RequestKind
 from mm_bot.core.records import (
     BookSnapshotRow,
@@ -29,7 +39,18 @@ from mm_bot.core.records import (
     TradeRow,
     UptimeRow,
 )
-from mm_bot.core.rounding import round_price, round_size
+from mm_bot.core.risk import (
+    Allow,
+    CoinExposure,
+    LossGuard,
+    LossLimits,
+    OrderIntent,
+    PreTradeCheck,
+    ReturnTracker,
+    RiskLimits,
+    RiskState,
+)
+from mm_bot.core.rounding import round_size
 from mm_bot.core.ti import TiTracker, ti_score
 from mm_bot.core.types import (
     BUY,
@@ -40,6 +61,7 @@ from mm_bot.core.types import (
     Fill,
     Instrument,
     OrderStatus,
+    Place,
     Tif,
     VenueEvent,
     side_name,
@@ -66,6 +88,10 @@ class CoinState:
     tuner: TiOptimizer | None = None
     min_replace_ms: int = 0
     minute_start_ms: int = 0
+    check: PreTradeCheck | None = None
+    bailout: BailoutTracker | None = None
+    tp: TakeProfitParams | None = None
+    blocked: dict[int, str] = field(default_factory=dict)
     next_snapshot_ms: int = 0
     next_pnl_ms: int = 0
     minute_end_ms: int = 0
@@ -99,8 +125,12 @@ class Bot:
     """The quoting logic of one bot config across its coins."""
 
     def __init__(self, cfg, instruments: dict[str, Instrument], venue: str, maker_fee_bps: float,
-                 start_ms: int, seed: int = 0, limiter: DualRateLimiter | None = None) -> None:
-        """limiter: the rate limiter shared by every bot of this venue account (None: unlimited)."""
+                 start_ms: int, seed: int = 0, limiter: DualRateLimiter | None = None,
+                 self_match: SelfMatchRegistry | None = None, taker_fee_bps: float = 0.0,
+                 starting_equity_usd: float | None = None) -> None:
+        """limiter / self_match: shared by every bot of this venue account (None: this bot's own);
+        taker_fee_bps: for take-profit thresholds; starting_equity_usd: base of the loss and margin
+        limits (default: the config's paper.starting_equity_usd)."""
         self.cfg = cfg
         self.bot_id = cfg.bot_id
         self.venue = venue
@@ -111,6 +141,19 @@ class Bot:
         self.limits = limiter.limits if limiter is not None else None
         self._last_throttle_event_ms = -(10**15)
         self.status = "running"
+        self.pause_source = ""
+        self.account = f"{cfg.venue}:{cfg.account}"
+        self.self_match = self_match if self_match is not None else SelfMatchRegistry()
+        self.returns = ReturnTracker(cfg.var_lookback_sec)
+        if starting_equity_usd is None:
+            starting_equity_usd = cfg.paper.starting_equity_usd
+        self.starting_equity = starting_equity_usd
+        self.loss = LossGuard(LossLimits.from_config(cfg), starting_equity_usd)
+        self.size_mult = 1.0
+        self.kills = KillSwitches(KillParams.from_config(cfg), start_ms, coins=tuple(cfg.coins))
+        self.loop_guard = LoopGuard(cfg.loop_min_holding_ms)
+        self.amends = AmendLimiter(cfg.max_amends_per_sec)
+        self.flatten_pending_start = cfg.flatten_on_start
         self.coins: dict[str, CoinState] = {}
         for coin in cfg.coins:
             ccfg = cfg.for_coin(coin)
@@ -119,6 +162,9 @@ class Bot:
             cs.minute_end_ms = (start_ms // MINUTE_MS + 1) * MINUTE_MS
             cs.minute_start_ms = start_ms
             cs.min_replace_ms = ccfg.min_replace_ms
+            cs.check = PreTradeCheck(RiskLimits.from_config(ccfg))
+            cs.bailout = BailoutTracker(BailoutParams.from_config(ccfg))
+            cs.tp = TakeProfitParams.from_config(ccfg, taker_fee_bps)
             cs.ti = TiTracker(window_ms=int(ccfg.autotune_window_minutes * MINUTE_MS))
             if ccfg.autotune_enabled:
                 cs.tuner = TiOptimizer(
@@ -162,13 +208,19 @@ class Bot:
         """One pass of the quoting loop for one coin."""
         cs = self.coins[coin]
         book = cs.book
+        usable = book is not None and book.is_usable(now_ms, self.max_book_age_ms)
         if book is not None and book.best_bid and book.best_ask:
-            cs.ti.on_mid(now_ms, book.mid2() * cs.inst.tick_size / 2)
+            mid = book.mid2() * cs.inst.tick_size / 2
+            cs.ti.on_mid(now_ms, mid)
+            self.returns.observe(coin, now_ms, mid)
+            self.kills.observe_book(now_ms, book.spread_bps(), usable, coin)
         cs.ti.on_two_sided(now_ms, self._two_sided(coin))
         self._telemetry(cs, now_ms)
-        if self.status != "running":
+        if self.status not in ("running", "paused"):
             return []
-        usable = book is not None and book.is_usable(now_ms, self.max_book_age_ms)
+        guard = self._guards(now_ms)
+        if guard is not None or self.status != "running":
+            return guard or []
         if not usable:
             if cs.book_ok:
                 cs.book_ok = False
@@ -178,11 +230,23 @@ class Bot:
         if not cs.book_ok:
             cs.book_ok = True
             self.event("book", "info", "book usable: quoting", now_ms, coin)
+        if self.flatten_pending_start:
+            self.flatten_pending_start = False
+            acts = self.flatten(now_ms, "flatten on start")
+            if acts:
+                return acts
+        exit_actions = self._exits(cs, now_ms)
+        if exit_actions:
+            # Quotes wait for the exit's result: it changes the position they are sized on.
+            return self._send_cancels(cs, self.orders.live(coin), now_ms, "exit") + exit_actions
         targets = target_quotes(cs.inst, book, cs.position.lots, cs.params)
         cancels: list = []
         places: list = []
         wanted = set()
         mark = book.mid2() // 2
+        exposures = self._exposures()
+        var = self._var()
+        equity = self._equity()
         for q in targets:
             wanted.add(q.slot)
             o = self.orders.slot_order(coin, q.slot)
@@ -193,6 +257,8 @@ class Bot:
                     continue
                 if now_ms - o.created_ms < cs.min_replace_ms:
                     continue
+                if not self.amends.try_acquire(coin, now_ms):
+                    continue
                 cancels.append(o)
                 continue
             # Empty slot: pace placements per slot (min_replace_ms plus jitter).
@@ -200,10 +266,12 @@ class Bot:
             jitter = self.rng.randint(0, cs.cfg.refresh_jitter_ms) if cs.cfg.refresh_jitter_ms else 0
             if now_ms - last < cs.min_replace_ms + jitter:
                 continue
-            sz = self._risk_size(cs, q, mark)
+            sz = self._risk_size(cs, q, mark, exposures, var, equity, now_ms)
             if sz <= 0:
                 continue
-            if self._self_match(coin, q.side, q.px):
+            if not self.loop_guard.allows(coin, q.side, now_ms):
+                continue
+            if self.cfg.self_match_protect and self.self_match.would_self_match(self.account, coin, q.side, q.px):
                 continue
             places.append((q, sz))
         # Live orders whose slot no longer has a target (side stopped, fewer levels).
@@ -212,9 +280,113 @@ class Bot:
                 cancels.append(o)
         actions = self._send_cancels(cs, cancels, now_ms, "requote")
         for q, sz in self._grant(places, RequestKind.PLACE, now_ms):
-            actions.append(self.orders.new_order(coin, q.side, q.px, sz, Tif.ALO, q.slot, now_ms))
+            actions.append(self._place(coin, q.side, q.px, sz, Tif.ALO, q.slot, now_ms))
             cs.last_place_ms[q.slot] = now_ms
         return actions
+
+    def _place(self, coin: str, side: int, px: int, sz: int, tif: Tif, slot: str, now_ms: int,
+               reduce_only: bool = False) -> Place:
+        """Register an order and, for self-match protection, its resting price on the account."""
+        place = self.orders.new_order(coin, side, px, sz, tif, slot, now_ms, reduce_only)
+        if tif != Tif.IOC:
+            self.self_match.register(RestingOrder.of_place(self.account, place))
+        return place
+
+    # ------------------------------------------------------------ risk, exits, kill switches
+
+    def _equity(self) -> float:
+        """Starting equity plus PnL (realized + unrealized - fees + funding) of every coin, USD."""
+        return self.starting_equity + sum(self._coin_pnl(cs)[0] for cs in self.coins.values())
+
+    def _coin_pnl(self, cs: CoinState) -> tuple[float, float]:
+        """(total, unrealized) PnL of a coin in USD at the current mid."""
+        p, book = cs.position, cs.book
+        mid = book.mid2() * cs.inst.tick_size / 2 if book is not None and book.best_bid and book.best_ask else 0.0
+        unreal = p.unrealized_usd(mid) if mid else 0.0
+        return p.realized_usd + unreal - p.fees_usd + p.funding_usd, unreal
+
+    def _exposures(self) -> list[CoinExposure]:
+        out = []
+        for c, cs in self.coins.items():
+            book = cs.book
+            mark = book.mid2() // 2 if book is not None and book.best_bid and book.best_ask else 0
+            out.append(CoinExposure(c, cs.inst, cs.position.lots, self.orders.resting_lots(c, BUY),
+                                    self.orders.resting_lots(c, SELL), mark))
+        return out
+
+    def _var(self) -> float:
+        """Portfolio VaR 95% in USD of the current positions (historical, from recent mids)."""
+        pos = {}
+        for c, cs in self.coins.items():
+            if cs.position.lots and cs.book is not None and cs.book.best_bid and cs.book.best_ask:
+                mid = cs.book.mid2() * cs.inst.tick_size / 2
+                pos[c] = (1 if cs.position.lots > 0 else -1) * cs.position.notional_usd(mid)
+        return self.returns.var95(pos) if pos else 0.0
+
+    def _guards(self, now_ms: int) -> list[Action] | None:
+        """Kill switches and loss controls, bot-wide; actions when one acted, else None."""
+        trip = self.kills.check(now_ms)
+        if trip is not None:
+            return self.kill(trip, now_ms)
+        realized = sum(cs.position.realized_usd - cs.position.fees_usd + cs.position.funding_usd
+                       for cs in self.coins.values())
+        unreal = sum(self._coin_pnl(cs)[1] for cs in self.coins.values())
+        st = self.loss.update(now_ms, self.starting_equity + realized + unreal, realized, unreal)
+        self.size_mult = st.size_mult
+        figures = dict(st.figures)
+        if st.state == RiskState.EMERGENCY:
+            self.event("emergency_stop", "critical", f"emergency stop: {st.reason}", now_ms, **figures)
+            out = self.stop(now_ms, "emergency stop")
+            if not self.cfg.flatten_on_stop:
+                out += self.flatten(now_ms, "emergency stop")
+            return out
+        if st.state == RiskState.STOP:
+            self.event("loss_limit", "critical", f"bot stopped: {st.reason}", now_ms, **figures)
+            return self.stop(now_ms, "loss limit")
+        if st.state == RiskState.PAUSE and self.status == "running":
+            self.pause_source = "risk"
+            return self.pause(now_ms, st.reason)
+        if st.state == RiskState.OK and self.status == "paused" and self.pause_source == "risk":
+            self.resume(now_ms, st.reason or "loss recovered")
+        if st.changed and st.state == RiskState.OK and st.size_mult < 1.0:
+            self.event("drawdown", "warning", f"size multiplier {st.size_mult:.2f}: {st.reason}", now_ms, **figures)
+        return None
+
+    def kill(self, trip: Trip, now_ms: int) -> list[Action]:
+        """A kill switch tripped: cancel every order, record the figures, flatten if configured."""
+        self.status = "killed"
+        self.event("kill", "critical", f"kill switch {trip.switch}: {trip.reason}", now_ms, trip.coin or None,
+                   switch=str(trip.switch), figures=dict(trip.figures))
+        out: list[Action] = []
+        for coin in self.coins:
+            out += self._cancel_all(coin, now_ms, f"kill switch {trip.switch}")
+        if self.cfg.flatten_on_kill:
+            out += self.flatten(now_ms, f"kill switch {trip.switch}")
+        return out
+
+    def _exits(self, cs: CoinState, now_ms: int) -> list[Action]:
+        """Bailout and take-profit exits of a coin's position (IOC, reduce-only)."""
+        if cs.position.lots == 0 or any(o.slot == "exit" for o in self.orders.live(cs.coin)):
+            return []
+        p = cs.position
+        order = cs.bailout.update(now_ms, cs.inst, p.lots, p.avg_entry, cs.book)
+        kind = "bailout"
+        if order is None:
+            order = take_profit(cs.inst, p.lots, p.avg_entry, cs.book, cs.tp)
+            kind = "take_profit"
+        if order is None:
+            return []
+        return self._send_exit(cs, order, kind, now_ms)
+
+    def _send_exit(self, cs: CoinState, order: ExitOrder, kind: str, now_ms: int) -> list[Action]:
+        if not self._grant([order], RequestKind.PLACE, now_ms):
+            return []
+        self.event(kind, "warning" if kind == "bailout" else "info",
+                   f"{kind}: {side_name(order.side)} {cs.inst.sz(order.lots)} at {cs.inst.px(order.limit_px)} "
+                   f"({order.reason})", now_ms, cs.coin, position_lots=cs.position.lots,
+                   avg_entry=cs.position.avg_entry, limit=cs.inst.px(order.limit_px))
+        return [self._place(cs.coin, order.side, order.limit_px, order.lots, order.tif, "exit", now_ms,
+                            reduce_only=True)]
 
     # ------------------------------------------------------------ rate limits
 
@@ -273,36 +445,20 @@ class Bot:
             return False
         return True
 
-    def _risk_size(self, cs: CoinState, q, mark: int) -> int:
-        cfg = cs.cfg
-        cap = cfg.max_per_coin_notional
-        if cfg.max_symbol_notional:
-            cap = min(cap, cfg.max_symbol_notional)
-        resting = self.orders.resting_lots(cs.coin, q.side)
-        sz = cap_size(cs.inst, q, cs.position.lots, resting, mark, cap)
-        if sz <= 0:
-            return 0
-        adds = q.side * cs.position.lots >= 0
-        if adds and self.cfg.max_gross_notional > 0:
-            gross = 0.0
-            for other in self.coins.values():
-                if other.book is not None and other.book.best_bid and other.book.best_ask:
-                    m = other.inst.px(other.book.mid2() // 2)
-                    gross += other.position.notional_usd(m)
-                    gross += other.inst.notional_usd(other.book.mid2() // 2,
-                                                     self.orders.resting_lots(other.coin, q.side))
-            if gross + cs.inst.notional_usd(q.px, sz) > self.cfg.max_gross_notional + 1e-9:
-                return 0
-        return sz
-
-    def _self_match(self, coin: str, side: int, px: int) -> bool:
-        """True if an order at px would cross one of this bot's own live orders."""
-        if not self.cfg.self_match_protect:
-            return False
-        for o in self.orders.live(coin):
-            if o.side == -side and ((side == BUY and px >= o.px) or (side == SELL and px <= o.px)):
-                return True
-        return False
+    def _risk_size(self, cs: CoinState, q, mark: int, exposures: list[CoinExposure], var: float,
+                   equity: float, now_ms: int) -> int:
+        """Lots of quote q allowed by the pre-trade checks (caps, gross, VaR, margin, drawdown size)."""
+        lots = max(1, int(q.sz * self.size_mult)) if self.size_mult < 1.0 else q.sz
+        res = cs.check.check(OrderIntent(cs.coin, q.side, lots, q.px), exposures, var, equity)
+        if isinstance(res, Allow):
+            cs.blocked.pop(q.side, None)
+            return res.lots
+        if cs.blocked.get(q.side) != res.reason:
+            # Record a side going blocked once, not on every loop while it stays blocked.
+            cs.blocked[q.side] = res.reason
+            self.event("risk", "info", f"{side_name(q.side)} side held: {res.reason}", now_ms, cs.coin,
+                       **dict(res.figures))
+        return 0
 
     def _cancel_all(self, coin: str, now_ms: int, reason: str) -> list[Action]:
         # Pending orders are cancelled too: the venue may hold them by now.
@@ -339,8 +495,8 @@ class Bot:
         """Reduce-only IOC orders that close every open position, within the configured bounds.
 
         A coin is skipped (with a system event) while its book is unusable or its spread is
-        wider than flatten_max_spread_bps; the limit price is the touch moved by at most
-        flatten_max_slippage_bps against us, rounded so it is never worse than that bound.
+        wider than flatten_max_spread_bps; the limit is at most flatten_max_slippage_bps
+        through the mid, rounded so it is never worse than that bound.
         """
         out: list[Action] = []
         for coin, cs in self.coins.items():
@@ -348,20 +504,19 @@ class Bot:
             if lots == 0:
                 continue
             cfg, book = cs.cfg, cs.book
-            if book is None or not book.is_usable(now_ms, self.max_book_age_ms):
-                self.event("flatten", "warning", "flatten skipped: book unusable", now_ms, coin, position_lots=lots)
+            usable = book is not None and book.is_usable(now_ms, self.max_book_age_ms)
+            order = flatten_order(cs.inst, lots, book, cfg.flatten_max_spread_bps, cfg.flatten_max_slippage_bps,
+                                  reason=reason) if usable else None
+            if order is None:
+                why = ("book unusable" if not usable
+                       else f"spread {book.spread_bps():.1f} bps > {cfg.flatten_max_spread_bps} bps")
+                self.event("flatten", "warning", f"flatten skipped: {why}", now_ms, coin, position_lots=lots)
                 continue
-            spread = book.spread_bps()
-            if spread > cfg.flatten_max_spread_bps:
-                self.event("flatten", "warning", f"flatten skipped: spread {spread:.1f} bps > "
-                           f"{cfg.flatten_max_spread_bps} bps", now_ms, coin, spread_bps=spread, position_lots=lots)
-                continue
-            px = flatten_limit(cs.inst, book, -1 if lots > 0 else 1, cfg.flatten_max_slippage_bps)
-            side = SELL if lots > 0 else BUY
-            out.append(self.orders.new_order(coin, side, px, abs(lots), Tif.IOC, "flatten", now_ms,
-                                             reduce_only=True))
-            self.event("flatten", "info", f"flatten: {side_name(side)} {cs.inst.sz(abs(lots))} IOC at "
-                       f"{cs.inst.px(px)} ({reason})", now_ms, coin, position_lots=lots, limit=cs.inst.px(px))
+            out.append(self._place(coin, order.side, order.limit_px, order.lots, Tif.IOC, "flatten", now_ms,
+                                   reduce_only=True))
+            self.event("flatten", "info", f"flatten: {side_name(order.side)} {cs.inst.sz(order.lots)} IOC at "
+                       f"{cs.inst.px(order.limit_px)} ({reason})", now_ms, coin, position_lots=lots,
+                       limit=cs.inst.px(order.limit_px))
         return out
 
     def open_order_count(self) -> int:
@@ -381,6 +536,9 @@ class Bot:
                 cs.ti.on_order_accepted(ev.cloid, ev.ts_ms)
             elif o.status in TERMINAL:
                 cs.ti.on_order_done(ev.cloid, ev.ts_ms)
+                self.self_match.remove(ev.cloid)
+        if ev.status == OrderStatus.REJECTED and not is_benign_reject(ev.reason):
+            self.kills.observe_error(ev.ts_ms)
         if ev.status == OrderStatus.REJECTED:
             self.event("reject", "warning", f"order rejected: {ev.reason}", ev.ts_ms, ev.coin,
                        cloid=ev.cloid, side=side_name(o.side) if o else "", reason=ev.reason)
@@ -405,6 +563,8 @@ class Bot:
         cs.ti.on_fill(f.side, price, size, notional, f.maker, mid or price, spread, f.ts_ms, f.counterparty)
         if o is not None and o.status == OrderStatus.FILLED:
             cs.ti.on_order_done(f.cloid, f.ts_ms)
+            self.self_match.remove(f.cloid)
+        self.loop_guard.on_fill(f.coin, f.side, f.ts_ms)
         self.records.append(FillRow(self.venue, f.fill_id, self.bot_id, f.coin, f.cloid, side_name(f.side),
                                     price, size, f.sz, int(f.maker), f.fee_usd, notional, mid, spread,
                                     f.counterparty, f.ts_ms))
@@ -499,12 +659,9 @@ class Bot:
                 cs.minute_start_ms = now_ms
 
 
-def flatten_limit(inst: Instrument, book: L2Book, side: int, max_slippage_bps: float) -> int:
-    """IOC limit in ticks for a taker order on `side`: the opposite touch moved by at most
-    max_slippage_bps against us, rounded toward the touch (never beyond the bound)."""
-    if side == BUY:
-        return round_price(inst, inst.px(book.best_ask) * (1 + max_slippage_bps / 1e4), BUY)
-    return round_price(inst, inst.px(book.best_bid) * (1 - max_slippage_bps / 1e4), SELL)
+def is_benign_reject(reason: str) -> bool:
+    """A post-only order refused because it would cross is normal quoting, not an error."""
+    return "post-only" in reason or "would cross" in reason
 
 
 def snapshot_row(bot_id: str, inst: Instrument, book: L2Book, now_ms: int) -> BookSnapshotRow:

@@ -6,6 +6,7 @@ import dataclasses
 
 from mm_bot.core.book import L2Book
 from mm_bot.core.bot import Bot
+from mm_bot.core.compliance import SelfMatchRegistry
 from mm_bot.core.ratelimit import DEFAULT_LIMITS, DualRateLimiter, LimiterPolicy, VenueLimits, canonical_venue
 from mm_bot.core.types import Instrument
 from mm_bot.sim.paper import PaperParams, PaperVenue
@@ -54,6 +55,8 @@ def build_session(configs: list, instruments: dict[str, Instrument], start_ms: i
     venue_params: dict[str, PaperParams] = {}
     bot_venue: dict[str, str] = {}
     limiters: dict[str, DualRateLimiter] = {}
+    # Self-match protection spans every bot of one venue account in the process.
+    registries: dict[str, SelfMatchRegistry] = {}
     bots: list[Bot] = []
     for cfg in configs:
         key = account_key(cfg)
@@ -68,6 +71,8 @@ def build_session(configs: list, instruments: dict[str, Instrument], start_ms: i
         if key not in limiters:
             vl = (limits or {}).get(cfg.venue) or DEFAULT_LIMITS[canonical_venue(cfg.venue)]
             limiters[key] = DualRateLimiter(vl, LimiterPolicy(share_pct=cfg.rate_limits_share_pct))
+            registries[key] = SelfMatchRegistry()
         bots.append(Bot(cfg, instruments, cfg.venue, venue_params[key].maker_fee_bps, start_ms, seed,
-                        limiters[key]))
+                        limiters[key], registries[key], taker_fee_bps=venue_params[key].taker_fee_bps,
+                        starting_equity_usd=cfg.paper.starting_equity_usd))
     return PaperSession(books, venues, bot_venue, bots, limiters), bots, warnings
