@@ -17,15 +17,20 @@ import click
 from tabulate import tabulate
 
 from mm_bot.config import ConfigError, discover_config_files, load_configs
-from mm_bot.core.records import BotRow, SystemEventRow
 from mm_bot.core.types import Instrument
 from mm_bot.sim.assemble import apply_instrument_overrides, build_session
+from mm_bot.sim.synthetic import SCENARIOS
 from mm_bot.store.db import DbError, open_db
 from mm_bot.venues import LIVE_VENUES_BUILT, REQUIRED_ENV, missing_env
 
 log = logging.getLogger("mm_bot")
 
 EXIT_CONFIG = 2
+
+# error_burst: the paper venue rejects every order arriving in this window (ms after start).
+ERROR_BURST_START_MS = 20_000
+ERROR_BURST_MS = 15_000
+SCENARIO_CHOICES = (*SCENARIOS, "error_burst")
 
 
 def _fail(msg: str, code: int = EXIT_CONFIG) -> None:
@@ -100,11 +105,16 @@ def summary_table(conn: sqlite3.Connection, bot_ids: list[str], wall_s: float, e
                    "Default: run until SIGINT/SIGTERM (synthetic) or the end of the data (replay).")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seed of the synthetic market, the queue model and the refresh jitter.")
+@click.option("--scenario", type=click.Choice(SCENARIO_CHOICES), default=None,
+              help="With --simulate on the synthetic market: a stress scenario starting 20 s into the run "
+                   "(vol_spike, flash_crash, md_gap, spread_blowout, one_sided_flow: market; error_burst: "
+                   "the paper venue rejects every order for 15 s). See the README.")
 @click.option("--check-config", is_flag=True,
               help="Validate the configs, print a summary and exit: 0 if valid, 2 if not.")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               default="INFO", show_default=True, help="Console log level.")
-def main(config_file, config_dir, db_path, simulate, replay_spec, duration, seed, check_config, log_level):
+def main(config_file, config_dir, db_path, simulate, replay_spec, duration, seed, scenario, check_config,
+         log_level):
     """Run market-making bots from JSON configs, writing everything to one SQLite file.
 
     Exit codes: 0 clean stop, 2 bad configuration or refused start, 1 runtime failure.
@@ -125,6 +135,8 @@ def main(config_file, config_dir, db_path, simulate, replay_spec, duration, seed
         return
     if db_path is None:
         _fail("error: --db PATH is required")
+    if scenario and (not simulate or replay_spec):
+        _fail("error: --scenario needs --simulate on the synthetic market (no --replay)")
     if replay_spec and not simulate:
         _fail("error: --replay needs --simulate (a replay always trades on the paper venue)")
     if not simulate:
@@ -149,7 +161,7 @@ def main(config_file, config_dir, db_path, simulate, replay_spec, duration, seed
         conn.close()
         sys.exit(code)
     conn.close()
-    sys.exit(_run_synthetic(configs, db_path, duration, seed))
+    sys.exit(_run_synthetic(configs, db_path, duration, seed, scenario))
 
 
 def _refuse_or_run_live(configs: list) -> None:
@@ -185,13 +197,18 @@ def venue_limits(configs: list) -> dict:
     return out
 
 
-def _run_synthetic(configs: list, db_path: Path, duration: float | None, seed: int) -> int:
+def _run_synthetic(configs: list, db_path: Path, duration: float | None, seed: int,
+                   scenario: str | None = None) -> int:
     from mm_bot.live.clock import wall_ms
     from mm_bot.live.runner import PaperRunner
 
     start = wall_ms()
-    instruments, sources = synthetic_instruments(configs, seed, start)
+    market_scenario = scenario if scenario in SCENARIOS else None
+    instruments, sources = synthetic_instruments(configs, seed, start, market_scenario)
     session, bots, warnings = build_session(configs, instruments, start, seed, venue_limits(configs))
+    if scenario == "error_burst":
+        for venue in session.venue_list:
+            venue.error_window = (start + ERROR_BURST_START_MS, start + ERROR_BURST_START_MS + ERROR_BURST_MS)
     for w in warnings:
         log.warning(w)
     runner = PaperRunner(session, bots, sources, str(db_path), duration, configs)
@@ -209,65 +226,17 @@ def _run_synthetic(configs: list, db_path: Path, duration: float | None, seed: i
 
 
 def _run_replay(configs: list, conn: sqlite3.Connection, spec: str, duration: float | None, seed: int) -> int:
-    from mm_bot.sim.driver import ReplayDriver
-    from mm_bot.sim.feeds.replay import ReplayError, open_replay
-    from mm_bot.store.writer import SyncWriter
+    from mm_bot.sim.replay_run import ReplaySetupError, run_replay
 
-    overrides: dict = {}
-    for c in configs:
-        for coin, ov in c.instruments.items():
-            overrides.setdefault(coin, ov)
     try:
-        feed = open_replay(spec, {}, time_basis=configs[0].paper.replay_time)
-    except (ReplayError, OSError) as e:
-        _fail(f"error: replay {spec}: {e}")
-    instruments = {}
-    for coin in {c for cfg in configs for c in cfg.coins}:
-        base = feed.instrument(coin) if coin in feed.coins else None
-        if base is None:
-            _fail(f"error: replay {spec}: coin {coin} is not in the data (it has {', '.join(feed.coins)})")
-        instruments[coin] = apply_instrument_overrides(base, overrides.get(coin))
-    feed = open_replay(spec, instruments, time_basis=configs[0].paper.replay_time)
-    writer = SyncWriter(conn)
-    start = feed.start_ms()
-    session, bots, warnings = build_session(configs, instruments, start, seed, venue_limits(configs))
-    for w in warnings:
-        log.warning(w)
-    for b in bots:
-        cfg = b.cfg
-        writer.put(BotRow(b.bot_id, cfg.venue, "paper", cfg.to_json(), "running", start))
-        b.event("start", "info", f"bot started in replay of {spec}", start, coins=list(cfg.coins))
-    driver = ReplayDriver(session, bots, {c.bot_id: c.loop_ms for c in configs}, writer)
-    end_ms = start + int(duration * 1000) if duration else None
-    events = feed if end_ms is None else _until(feed, end_ms)
-    t0 = time.perf_counter()
-    code = 0
-    reason = "end of data"
-    try:
-        driver.run(events)
-    except ReplayError as e:
-        reason = f"replay error: {e}"
-        writer.put(SystemEventRow(None, None, "feed", "error", str(e), "{}", driver.now_ms))
-        click.echo(f"error: {e}", err=True)
-        code = 1
-    driver.finish(reason)
-    for b in bots:
-        writer.put(BotRow(b.bot_id, b.cfg.venue, "paper", b.cfg.to_json(),
-                          "failed" if b.status == "failed" else "stopped", driver.now_ms))
-        b.event("stop", "info", f"bot stopped ({reason})", driver.now_ms)
-        writer.put_many(b.drain())
-    writer.flush()
-    wall = time.perf_counter() - t0
+        res = run_replay(configs, spec, conn, seed, duration, limits=venue_limits(configs), progress=True)
+    except ReplaySetupError as e:
+        _fail(f"error: {e}")
+    if not res.ok:
+        click.echo(f"error: {res.reason}", err=True)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    click.echo(summary_table(conn, [b.bot_id for b in bots], wall, driver.stats.events), err=True)
-    return code
-
-
-def _until(feed, end_ms: int):
-    for ev in feed:
-        if ev.ts_ms > end_ms:
-            return
-        yield ev
+    click.echo(summary_table(conn, [b.bot_id for b in res.bots], res.wall_s, res.stats.events), err=True)
+    return 0 if res.ok else 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import aiosqlite
 
 from mm_bot.core.bot import Bot
 from mm_bot.core.records import BotRow, CommandRow, SystemEventRow
+from mm_bot.live.aio import wait_event
 from mm_bot.live.clock import wall_ms
 from mm_bot.sim.session import PaperSession
 from mm_bot.store.db import pragma_statements
@@ -57,6 +58,7 @@ class PaperRunner:
         self.configs = {c.bot_id: c for c in configs}
         self.stop_event = asyncio.Event()
         self.venue_kick = asyncio.Event()
+        self._venue_done = False
         self.stats = RunStats()
         self.writer: AsyncWriter | None = None
         self.stop_reason = "duration"
@@ -77,10 +79,7 @@ class PaperRunner:
         """Sleep until wall time t_ms or a stop request; True if stopping."""
         delay = (t_ms - wall_ms()) / 1000
         if delay > 0:
-            try:
-                await asyncio.wait_for(self.stop_event.wait(), timeout=delay)
-            except TimeoutError:
-                return False
+            return await wait_event(self.stop_event, delay)
         return self.stop_event.is_set()
 
     # ------------------------------------------------------------ tasks
@@ -111,25 +110,21 @@ class PaperRunner:
                 nxt = now + loop_ms
 
     async def _venue_task(self) -> None:
-        while True:
+        # Ends on its own flag at shutdown (after the last cancels are confirmed), not by cancel().
+        while not self._venue_done:
             now = wall_ms()
             self.session.pump(now)
             self._flush()
             due = self.session.next_due_ms()
             timeout = 0.5 if due is None else max(0.0, (due - wall_ms()) / 1000)
             self.venue_kick.clear()
-            try:
-                await asyncio.wait_for(self.venue_kick.wait(), timeout=timeout)
-            except TimeoutError:
-                pass
+            await wait_event(self.venue_kick, timeout)
 
     async def _console_task(self) -> None:
         """Every CONSOLE_EVERY_S, one status line per coin of the bots with telemetry_console."""
         bots = [b for b in self.bots if b.telemetry_console]
         while bots and not self.stop_event.is_set():
-            try:
-                await asyncio.wait_for(self.stop_event.wait(), timeout=CONSOLE_EVERY_S)
-            except TimeoutError:
+            if not await wait_event(self.stop_event, CONSOLE_EVERY_S):
                 now = wall_ms()
                 for b in bots:
                     for coin in b.coins:
@@ -155,10 +150,7 @@ class PaperRunner:
             if rows:
                 self.venue_kick.set()
                 self._flush()
-            try:
-                await asyncio.wait_for(self.stop_event.wait(), timeout=COMMAND_POLL_S)
-            except TimeoutError:
-                pass
+            await wait_event(self.stop_event, COMMAND_POLL_S)
 
     def apply_command(self, bot_id: str | None, command: str, now: int) -> tuple[str, str]:
         """Carry out one manual command; returns (status, result)."""
@@ -226,9 +218,7 @@ class PaperRunner:
         venue_task = asyncio.create_task(self._venue_task(), name="paper-venue")
         try:
             if self.duration_s is not None:
-                try:
-                    await asyncio.wait_for(self.stop_event.wait(), timeout=self.duration_s)
-                except TimeoutError:
+                if not await wait_event(self.stop_event, self.duration_s):
                     self.request_stop("duration")
             else:
                 await self.stop_event.wait()
@@ -255,14 +245,15 @@ class PaperRunner:
             await asyncio.sleep(0.01)
         while self.session.next_due_ms() is not None and wall_ms() < deadline:
             await asyncio.sleep(0.01)
-        venue_task.cancel()
+        self._venue_done = True
+        self.venue_kick.set()
         await asyncio.gather(venue_task, return_exceptions=True)
         now = wall_ms()
         self.session.pump(now)
         left = self.session.open_orders()
         for bot in self.bots:
             bot.final_records(now)
-            status = bot.status if bot.status == "failed" else "stopped"
+            status = bot.status if bot.status in ("failed", "killed") else "stopped"
             cfg = self.configs[bot.bot_id]
             self.session.records.append(BotRow(bot.bot_id, cfg.venue, "paper", cfg.to_json(), status, now))
             bot.event("stop", "info", f"bot stopped ({self.stop_reason})", now, reason=self.stop_reason)

@@ -101,6 +101,8 @@ class PaperVenue:
         # The venue's own ledger: signed position lots per (bot, coin), for reconciliation.
         self.ledger: dict[tuple[str, str], int] = {}
         self.fills_total = 0
+        # (start_ms, end_ms): every order arriving inside is rejected as a venue error (error_burst).
+        self.error_window: tuple[int, int] | None = None
 
     # ------------------------------------------------------------ scheduling
 
@@ -148,6 +150,9 @@ class PaperVenue:
             return
         if a.sz <= 0 or a.px <= 0:
             self._ack(a, OrderStatus.REJECTED, t, "invalid price or size")
+            return
+        if self.error_window is not None and self.error_window[0] <= t < self.error_window[1]:
+            self._ack(a, OrderStatus.REJECTED, t, "venue error 503 (injected: error_burst)")
             return
         bb, ba = book.best_bid, book.best_ask
         crosses = (a.side == BUY and ba and a.px >= ba) or (a.side != BUY and bb and a.px <= bb)

@@ -16,6 +16,7 @@ from dataclasses import astuple, fields
 from functools import cache
 
 from mm_bot.core.records import Record
+from mm_bot.live.aio import wait_event
 
 log = logging.getLogger("mm_bot.store")
 
@@ -130,10 +131,7 @@ class AsyncWriter:
     async def _run(self) -> None:
         backoff = self.interval_s
         while not self._closing:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, backoff)
             self._wake.clear()
             try:
                 await self._flush_once()
