@@ -200,7 +200,8 @@ CREATE INDEX IF NOT EXISTS idx_uptime_bot_coin_ts ON uptime (bot_id, coin, ts_ms
 CREATE TABLE IF NOT EXISTS commands (
     id        INTEGER PRIMARY KEY,
     bot_id    TEXT,                     -- NULL: every bot
-    command   TEXT NOT NULL CHECK (command IN ('pause', 'resume', 'stop', 'flatten')),
+    coin      TEXT,                     -- NULL: every coin of the bot (take_profit, flatten)
+    command   TEXT NOT NULL CHECK (command IN ('pause', 'resume', 'stop', 'flatten', 'take_profit')),
     status    TEXT NOT NULL DEFAULT 'new',  -- new | done | failed
     result    TEXT NOT NULL DEFAULT '',
     ts_ms     INTEGER NOT NULL,

@@ -49,8 +49,8 @@ def main(db_path: Path, bot_id: str | None, command: str | None, wait: float) ->
             sys.exit(2)
         now = time.time_ns() // 1_000_000
         with conn:
-            cur = conn.execute("INSERT INTO commands (bot_id, command, status, result, ts_ms) "
-                               "VALUES (?, ?, 'new', '', ?)", (bot_id, command, now))
+            cur = conn.execute("INSERT INTO commands (bot_id, coin, command, status, result, ts_ms) "
+                               "VALUES (?, NULL, ?, 'new', '', ?)", (bot_id, command, now))
         cid = cur.lastrowid
     except sqlite3.DatabaseError as e:
         click.echo(f"error: {db_path}: not an mm_bot database ({e})", err=True)

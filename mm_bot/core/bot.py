@@ -491,15 +491,15 @@ class Bot:
             out += self.flatten(now_ms, f"flatten on stop ({reason})")
         return out
 
-    def flatten(self, now_ms: int, reason: str) -> list[Action]:
-        """Reduce-only IOC orders that close every open position, within the configured bounds.
+    def flatten(self, now_ms: int, reason: str, only_coin: str | None = None) -> list[Action]:
+        """Reduce-only IOC orders that close every open position (or one coin's), within bounds.
 
         A coin is skipped (with a system event) while its book is unusable or its spread is
         wider than flatten_max_spread_bps; the limit is at most flatten_max_slippage_bps
         through the mid, rounded so it is never worse than that bound.
         """
         out: list[Action] = []
-        for coin, cs in self.coins.items():
+        for coin, cs in self._coin_items(only_coin):
             lots = cs.position.lots
             if lots == 0:
                 continue
@@ -517,6 +517,27 @@ class Bot:
             self.event("flatten", "info", f"flatten: {side_name(order.side)} {cs.inst.sz(order.lots)} IOC at "
                        f"{cs.inst.px(order.limit_px)} ({reason})", now_ms, coin, position_lots=lots,
                        limit=cs.inst.px(order.limit_px))
+        return out
+
+    def _coin_items(self, coin: str | None) -> list[tuple[str, CoinState]]:
+        """Every (coin, state), or only `coin`'s (KeyError for a coin the bot does not trade)."""
+        return list(self.coins.items()) if coin is None else [(coin, self.coins[coin])]
+
+    def take_profit_now(self, now_ms: int, coin: str | None = None) -> list[Action]:
+        """On-demand take profit (scripts/take_profit.py): close a position that is in profit
+        after the taker fee with an IOC at the touch, whatever the configured thresholds."""
+        out: list[Action] = []
+        for c, cs in self._coin_items(coin):
+            p = cs.position
+            if p.lots == 0:
+                continue
+            order = take_profit(cs.inst, p.lots, p.avg_entry, cs.book, replace(cs.tp, min_bps=0.0, min_usd=0.0))
+            if order is None:
+                self.event("take_profit", "warning", "take profit on demand: position not in profit after fees "
+                           "(or no usable book); use flatten to close at a loss", now_ms, c,
+                           position_lots=p.lots, avg_entry=p.avg_entry)
+                continue
+            out += self._send_exit(cs, replace(order, reason="on demand"), "take_profit", now_ms)
         return out
 
     def open_order_count(self) -> int:

@@ -244,6 +244,7 @@ class CommandRow:
     )
     id: int | None
     bot_id: str | None
+    coin: str | None
     command: str
     status: str
     result: str

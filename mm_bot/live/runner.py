@@ -134,16 +134,16 @@ class PaperRunner:
         """Poll the commands table (scripts/kill.py) and act within COMMAND_POLL_S."""
         while not self.stop_event.is_set():
             try:
-                async with conn.execute("SELECT id, bot_id, command, ts_ms FROM commands WHERE status='new' "
-                                        "ORDER BY id") as cur:
+                async with conn.execute("SELECT id, bot_id, coin, command, ts_ms FROM commands "
+                                        "WHERE status='new' ORDER BY id") as cur:
                     rows = await cur.fetchall()
             except aiosqlite.Error as e:
                 log.warning("cannot read commands: %s", e)
                 rows = []
-            for cid, bot_id, command, ts in rows:
+            for cid, bot_id, coin, command, ts in rows:
                 now = wall_ms()
-                status, result = self.apply_command(bot_id, command, now)
-                self.session.records.append(CommandRow(cid, bot_id, command, status, result, ts, now))
+                status, result = self.apply_command(bot_id, command, now, coin)
+                self.session.records.append(CommandRow(cid, bot_id, coin, command, status, result, ts, now))
                 self._process_event("command", "info" if status == "done" else "warning",
                                     f"command {cid} {command} {bot_id or '(all bots)'}: {status}: {result}", now,
                                     command_id=cid, command=command, bot_id=bot_id)
@@ -152,11 +152,14 @@ class PaperRunner:
                 self._flush()
             await wait_event(self.stop_event, COMMAND_POLL_S)
 
-    def apply_command(self, bot_id: str | None, command: str, now: int) -> tuple[str, str]:
-        """Carry out one manual command; returns (status, result)."""
+    def apply_command(self, bot_id: str | None, command: str, now: int, coin: str | None = None
+                      ) -> tuple[str, str]:
+        """Carry out one manual command; returns (status, result). coin narrows flatten/take_profit."""
         targets = [b for b in self.bots if bot_id is None or b.bot_id == bot_id]
         if not targets:
             return "failed", f"no bot '{bot_id}' in this runner"
+        if coin is not None and any(coin not in b.coins for b in targets):
+            return "failed", f"coin '{coin}' is not traded by {', '.join(b.bot_id for b in targets if coin not in b.coins)}"
         if command == "stop" and bot_id is None:
             self.request_stop("command stop")
             return "done", "runner stopping"
@@ -174,7 +177,9 @@ class PaperRunner:
             elif command == "flatten":
                 # Pause first so the quoter does not rebuild the position being closed.
                 self.session.submit(bot, bot.pause(now, "manual flatten"), now)
-                self.session.submit(bot, bot.flatten(now, "manual command"), now)
+                self.session.submit(bot, bot.flatten(now, "manual command", coin), now)
+            elif command == "take_profit":
+                self.session.submit(bot, bot.take_profit_now(now, coin), now)
             else:
                 return "failed", f"unknown command '{command}'"
             done.append(bot.bot_id)

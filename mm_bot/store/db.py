@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema.sql"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 5000
 
 # Migrations from version N to N+1, as SQL scripts. A new file gets schema.sql (the latest) directly.
@@ -27,6 +27,19 @@ MIGRATIONS: dict[int, str] = {
             "ti_score REAL",
         )
     ),
+    # commands gains a coin and the take_profit command (SQLite cannot alter a CHECK: rebuild).
+    2: """
+CREATE TABLE commands_v3 (
+    id INTEGER PRIMARY KEY, bot_id TEXT, coin TEXT,
+    command TEXT NOT NULL CHECK (command IN ('pause', 'resume', 'stop', 'flatten', 'take_profit')),
+    status TEXT NOT NULL DEFAULT 'new', result TEXT NOT NULL DEFAULT '', ts_ms INTEGER NOT NULL, acted_ms INTEGER
+);
+INSERT INTO commands_v3 (id, bot_id, command, status, result, ts_ms, acted_ms)
+    SELECT id, bot_id, command, status, result, ts_ms, acted_ms FROM commands;
+DROP TABLE commands;
+ALTER TABLE commands_v3 RENAME TO commands;
+CREATE INDEX IF NOT EXISTS idx_commands_status ON commands (status, ts_ms);
+""",
 }
 
 
