@@ -565,6 +565,18 @@ class Bot:
                        cloid=ev.cloid, side=side_name(o.side) if o else "", reason=ev.reason)
         return []
 
+    def on_funding(self, coin: str, rate: float, now_ms: int) -> None:
+        """Apply a funding payment to a coin's open position: longs pay a positive rate, shorts receive it."""
+        cs = self.coins.get(coin)
+        if cs is None or cs.position.lots == 0 or cs.book is None or not (cs.book.best_bid and cs.book.best_ask):
+            return
+        mid = cs.book.mid2() * cs.inst.tick_size / 2
+        sign = 1 if cs.position.lots > 0 else -1
+        payment = -sign * cs.position.notional_usd(mid) * rate
+        cs.position.funding_usd += payment
+        self.event("funding", "info", f"funding {rate * 1e4:.3f} bps on {cs.position.size:g}: {payment:+.4f} USD",
+                   now_ms, coin, rate=rate, payment_usd=payment)
+
     def _on_fill(self, f: Fill) -> None:
         cs = self.coins.get(f.coin)
         if cs is None:

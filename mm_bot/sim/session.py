@@ -15,7 +15,7 @@ import logging
 from mm_bot.core.book import L2Book
 from mm_bot.core.bot import Bot
 from mm_bot.core.records import RateLimitRow, SystemEventRow
-from mm_bot.core.types import BookUpdate, FeedProblem, TradePrint
+from mm_bot.core.types import BookUpdate, FeedProblem, FundingRate, TradePrint
 from mm_bot.sim.paper import PaperVenue
 
 log = logging.getLogger("mm_bot.session")
@@ -66,6 +66,10 @@ class PaperSession:
                 for v in self.venue_list:
                     v.on_trade(ev)
                 self.trades += 1
+        elif isinstance(ev, FundingRate):
+            for bot in self.bots.values():
+                if ev.coin in bot.coins:
+                    bot.on_funding(ev.coin, ev.rate, now_ms)
         elif isinstance(ev, FeedProblem):
             book = self.books.get(ev.coin)
             if book is not None:

@@ -173,3 +173,14 @@ def test_flatten_skipped_on_wide_spread(tmp_path):
     assert bot.flatten(1, "test") == []
     ev = [r for r in bot.drain() if isinstance(r, SystemEventRow) and r.kind == "flatten"]
     assert "spread" in ev[0].message
+
+
+def test_funding_is_paid_by_longs_and_received_by_shorts(cfg):
+    b = Bot(cfg, {"BTC": INST}, "paper", 1.5, start_ms=0)
+    b.attach_book("BTC", book(59999, 60001))
+    b.restore_position("BTC", 100000, 60000.0, 0.0, 0.0, 0)  # long 1 BTC = 60000 USD
+    b.on_funding("BTC", 0.0001, 10)  # 1 bp: long pays 6 USD
+    assert b.coins["BTC"].position.funding_usd == pytest.approx(-6.0)
+    b.restore_position("BTC", -100000, 60000.0, 0.0, 0.0, 0)
+    b.on_funding("BTC", 0.0001, 20)
+    assert b.coins["BTC"].position.funding_usd == pytest.approx(0.0)  # short received 6 back
