@@ -202,6 +202,38 @@ class Fill:
 VenueEvent = OrderAck | Fill
 
 
+# ---------------------------------------------------------------- venue state (reconciliation)
+
+
+@dataclass(frozen=True, slots=True)
+class VenuePosition:
+    """A position as the venue reports it (reconciliation). qty is signed base units (negative = short)."""
+
+    coin: str
+    qty: float
+    entry_px: float
+    mark_px: float
+    unrealized_pnl: float
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """One of our resting orders as the venue reports it (px in ticks, sz/filled in lots)."""
+
+    coin: str
+    cloid: str
+    venue_oid: str
+    side: int
+    px: int
+    sz: int
+    filled: int
+    status: OrderStatus
+    tif: Tif
+    reduce_only: bool
+    ts_ms: int
+
+
 @dataclass(slots=True)
 class Order:
     """Our view of one order (mutable: the coordinator advances it through its states)."""

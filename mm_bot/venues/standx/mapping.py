@@ -23,10 +23,12 @@ from mm_bot.core.types import (
     Cancel,
     Fill,
     Instrument,
+    OpenOrder,
     OrderAck,
     OrderStatus,
     Place,
     Tif,
+    VenuePosition,
 )
 from mm_bot.venues.woofi_pro.mapping import (
     BotOf,
@@ -83,35 +85,6 @@ _STATUS = {
 
 
 # ---------------------------------------------------------------- dataclasses
-
-
-@dataclass(frozen=True, slots=True)
-class VenuePosition:
-    """A position as the venue reports it. qty is signed base units (negative = short)."""
-
-    coin: str
-    qty: float
-    entry_px: float
-    mark_px: float
-    unrealized_pnl: float
-    ts_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class OpenOrder:
-    """One of our resting orders as the venue reports it (px in ticks, sz/filled in lots)."""
-
-    coin: str
-    cloid: str
-    venue_oid: str
-    side: int
-    px: int
-    sz: int
-    filled: int
-    status: OrderStatus
-    tif: Tif
-    reduce_only: bool
-    ts_ms: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,13 @@ from mm_bot.core.types import (
     FeedProblem,
     Fill,
     Instrument,
+    OpenOrder,
     OrderAck,
     OrderStatus,
     Place,
     Tif,
     TradePrint,
+    VenuePosition,
 )
 
 from .auth import path_with_query
@@ -77,35 +79,6 @@ def wire_context(message_type: str) -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- small dataclasses
-
-
-@dataclass(frozen=True, slots=True)
-class VenuePosition:
-    """A position as the venue reports it. qty is signed base units (negative = short)."""
-
-    coin: str
-    qty: float
-    entry_px: float
-    mark_px: float
-    unrealized_pnl: float
-    ts_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class OpenOrder:
-    """One of our resting orders as the venue reports it (px in ticks, sz/filled in lots)."""
-
-    coin: str
-    cloid: str
-    venue_oid: str
-    side: int
-    px: int
-    sz: int
-    filled: int
-    status: OrderStatus
-    tif: Tif
-    reduce_only: bool
-    ts_ms: int
 
 
 @dataclass(frozen=True, slots=True)
