@@ -177,10 +177,39 @@ def _refuse_or_run_live(configs: list) -> None:
         elif c.venue not in LIVE_VENUES_BUILT:
             problems.append(f"{c.source}: bot '{c.bot_id}': live trading on {c.venue} is not available in this "
                             "version; run paper mode with --simulate")
+    if not problems:
+        from mm_bot.live.live_runner import live_env_problems
+
+        problems = live_env_problems(configs)
     if problems:
         _fail("live mode refused, nothing started:\n" + "\n".join(problems)
               + "\n(required variables per venue: "
               + "; ".join(f"{v}: {', '.join(k)}" for v, k in REQUIRED_ENV.items()) + ")")
+    params = click.get_current_context().params
+    sys.exit(_run_live(configs, Path(params["db_path"]), params.get("duration")))
+
+
+def _run_live(configs: list, db_path: Path, duration: float | None) -> int:
+    """Live trading (Hyperliquid testnet/mainnet): keys from the environment, see docs/LIVE.md."""
+    from mm_bot.live.live_runner import run_live, sent_counts
+
+    try:
+        conn = open_db(db_path)
+    except (DbError, sqlite3.Error) as e:
+        _fail(f"error: cannot open database {db_path}: {e}", 1)
+    conn.close()
+    limits = venue_limits(configs)
+    t0 = time.perf_counter()
+    code, runner = asyncio.run(run_live(configs, str(db_path), duration, os.environ, limits))
+    wall = time.perf_counter() - t0
+    if runner is not None:
+        conn = sqlite3.connect(str(db_path))
+        click.echo(summary_table(conn, [c.bot_id for c in configs], wall, None), err=True)
+        conn.close()
+        log.info("live run: %s", ", ".join(f"{k} {v}" for k, v in sent_counts(runner).items()))
+        if runner.stats.open_orders_at_exit:
+            log.error("open orders could not be confirmed cancelled at exit")
+    return code
 
 
 def venue_limits(configs: list) -> dict:
@@ -205,13 +234,24 @@ def _run_synthetic(configs: list, db_path: Path, duration: float | None, seed: i
     start = wall_ms()
     market_scenario = scenario if scenario in SCENARIOS else None
     instruments, sources = synthetic_instruments(configs, seed, start, market_scenario)
-    session, bots, warnings = build_session(configs, instruments, start, seed, venue_limits(configs))
+    session, bots, warnings = build_session(configs, instruments, start, seed, venue_limits(configs),
+                                            persist_venue=True)
+    # Restart: the paper venue's resting orders and ledger, the bots' positions (from their fills)
+    # and earlier live orders, and the nonces come back from the DB; the runner then reconciles.
+    from mm_bot.store.paper_state import load_nonces, restore_session
+
+    conn = open_db(db_path)
+    try:
+        restored = restore_session(conn, session.venues, bots, start)
+        nonces = load_nonces(conn, start)
+    finally:
+        conn.close()
     if scenario == "error_burst":
         for venue in session.venue_list:
             venue.error_window = (start + ERROR_BURST_START_MS, start + ERROR_BURST_START_MS + ERROR_BURST_MS)
     for w in warnings:
         log.warning(w)
-    runner = PaperRunner(session, bots, sources, str(db_path), duration, configs)
+    runner = PaperRunner(session, bots, sources, str(db_path), duration, configs, nonces=nonces, restored=restored)
     t0 = time.perf_counter()
     stats = asyncio.run(runner.run())
     wall = time.perf_counter() - t0

@@ -101,6 +101,26 @@ BUILT = {
     "order_levels",
     "level_spacing_bps",
     "level_size_mult",
+    # read by core/bot.py (reconciliation) and sim/paper.py (paper.* fault injection)
+    "housekeep_every_n",
+    "width_vol_mult",
+    "inv_skew_strength",
+    "imbalance_skew_strength",
+    "funding_bias_strength",
+    "single_sided_mode",
+    "proximity_guard_bps",
+    # read by core/signals.py
+    "vol_lookback_sec",
+    "imbalance_levels",
+    "single_sided_flip_cooldown_loops",
+    "single_sided_market_aware",
+    "ss_ma_half_life_sec",
+    "ss_ma_min_maker_share",
+    "ss_ma_side_bias_ratio",
+    "dynamic_min_spread_enabled",
+    "dynamic_min_spread_percentile",
+    "dynamic_min_spread_lookback_loops",
+    "dynamic_min_spread_update_every_loops",
 }
 
 MINIMAL = {"bot_id": "hl-btc-1", "coins": ["BTC", "ETH"]}

@@ -26,9 +26,9 @@ from mm_bot.core.exits import (
     take_profit,
 )
 from mm_bot.core.killswitch import KillParams, KillSwitches, Trip
-from mm_bot.core.orders import OrderCoordinator
+from mm_bot.core.orders import STRAY_SLOT, OrderCoordinator
 from mm_bot.core.position import Position
-from mm_bot.core.quoting import QuoteParams, target_quotes
+from mm_bot.core.quoting import QuoteParams, keep_order, target_quotes
 from mm_bot.core.ratelimit import DualRateLimiter, Grant, RequestKind
 from mm_bot.core.records import (
     BookSnapshotRow,
@@ -51,6 +51,7 @@ from mm_bot.core.risk import (
     RiskState,
 )
 from mm_bot.core.rounding import round_size
+from mm_bot.core.signals import SignalParams, SignalState
 from mm_bot.core.ti import TiTracker, ti_score
 from mm_bot.core.types import (
     BUY,
@@ -62,7 +63,9 @@ from mm_bot.core.types import (
     Instrument,
     OrderStatus,
     Place,
+    Reconcile,
     Tif,
+    TradePrint,
     VenueEvent,
     side_name,
 )
@@ -74,6 +77,20 @@ HOUR_MS = 3_600_000
 # The optimizer looks at its window at most this often (and only with enough fills).
 AUTOTUNE_EVERY_MS = 300_000
 DEFAULT_MAX_BOOK_AGE_MS = 5_000
+# A kill / stop flatten that could not close a coin yet (spread too wide, book unusable, IOC
+# rejected or partly filled) is tried again at most this often while the bot stays down.
+FLATTEN_RETRY_MS = 1_000
+# Reconciliation leaves alone orders younger than this (their ack or arrival may be in flight)
+# and queries fills from this long before the previous snapshot (a late arrival's fills carry
+# its arrival time).
+RECONCILE_GRACE_MS = 3_000
+RECONCILE_OVERLAP_MS = 5_000
+# Reconciliation reads (open orders + fills: 40 REST weight on Hyperliquid) use spare capacity
+# only: a due reconciliation waits while they would lift REST usage above this share of the
+# capacity, so housekeeping never pushes quoting into the critical zone; after
+# RECONCILE_MAX_GAP_MS without one it goes ahead whenever the limiter grants it.
+RECONCILE_MAX_USAGE_PCT = 50.0
+RECONCILE_MAX_GAP_MS = 60_000
 
 
 @dataclass(slots=True)
@@ -97,6 +114,9 @@ class CoinState:
     minute_end_ms: int = 0
     book_ok: bool = False
     last_place_ms: dict[str, int] = field(default_factory=dict)
+    flatten_sent_ms: int = -(10**15)
+    signals: SignalState | None = None
+    margin_warned: set[int] = field(default_factory=set)
 
 
 def quote_params(cfg, inst: Instrument, maker_fee_bps: float) -> QuoteParams:
@@ -118,6 +138,13 @@ def quote_params(cfg, inst: Instrument, maker_fee_bps: float) -> QuoteParams:
         level_size_mult=cfg.level_size_mult,
         max_position_lots=max_pos,
         fee_floor_bps=fee_floor,
+        width_vol_mult=cfg.width_vol_mult,
+        inv_skew_strength=cfg.inv_skew_strength,
+        # The inventory skew's max position: the per-coin cap at the reference price.
+        inv_skew_max_notional_usd=cfg.max_per_coin_notional,
+        imbalance_skew_strength=cfg.imbalance_skew_strength,
+        funding_bias_strength=cfg.funding_bias_strength,
+        single_sided_mode=cfg.single_sided_mode,
     )
 
 
@@ -154,6 +181,18 @@ class Bot:
         self.loop_guard = LoopGuard(cfg.loop_min_holding_ms)
         self.amends = AmendLimiter(cfg.max_amends_per_sec)
         self.flatten_pending_start = cfg.flatten_on_start
+        # Reason of a kill / stop flatten still owed ('' when none): retried until every coin is flat.
+        self.flatten_retry = ""
+        # Reconciliation (every housekeep_every_n loops): fill ids already applied (a fill seen
+        # twice, delivered and found by reconciliation, is applied once), the loop counter, and
+        # the start of the next fills query (0: everything the venue has).
+        self.seen_fills: set[str] = set()
+        self.housekeep_ticks = max(1, cfg.housekeep_every_n) * max(1, len(cfg.coins))
+        self._ticks_since_reconcile = 0
+        self._reconcile_since_ms = 0
+        self._last_reconcile_ms = start_ms
+        self.reconciles = 0
+        self.last_reconcile: dict[str, int] = {}
         self.coins: dict[str, CoinState] = {}
         for coin in cfg.coins:
             ccfg = cfg.for_coin(coin)
@@ -163,6 +202,7 @@ class Bot:
             cs.minute_start_ms = start_ms
             cs.min_replace_ms = ccfg.min_replace_ms
             cs.check = PreTradeCheck(RiskLimits.from_config(ccfg))
+            cs.signals = SignalState(SignalParams.from_config(ccfg))
             cs.bailout = BailoutTracker(BailoutParams.from_config(ccfg))
             cs.tp = TakeProfitParams.from_config(ccfg, taker_fee_bps)
             cs.ti = TiTracker(window_ms=int(ccfg.autotune_window_minutes * MINUTE_MS))
@@ -180,6 +220,11 @@ class Bot:
         self.telemetry_console = cfg.telemetry_enabled and cfg.telemetry_console
 
     # ------------------------------------------------------------ wiring
+
+    @property
+    def wants_ticks(self) -> bool:
+        """The quoting loop must keep running: quoting, paused (watching) or owing a flatten."""
+        return self.status in ("running", "paused") or bool(self.flatten_retry)
 
     def attach_book(self, coin: str, book: L2Book) -> None:
         self.coins[coin].book = book
@@ -213,11 +258,15 @@ class Bot:
             mid = book.mid2() * cs.inst.tick_size / 2
             cs.ti.on_mid(now_ms, mid)
             self.returns.observe(coin, now_ms, mid)
-            self.kills.observe_book(now_ms, book.spread_bps(), usable, coin)
+            # The book's own time, not the loop's: a book stays "usable" up to max_book_age_ms after
+            # its last update, and the md-gap switch must count the gap from that update.
+            self.kills.observe_book(min(now_ms, book.ts_ms) if usable else now_ms, book.spread_bps(), usable,
+                                    coin)
         cs.ti.on_two_sided(now_ms, self._two_sided(coin))
+        cs.signals.on_loop(now_ms, book if usable else None)
         self._telemetry(cs, now_ms)
         if self.status not in ("running", "paused"):
-            return []
+            return self._retry_flatten(cs, now_ms)
         guard = self._guards(now_ms)
         if guard is not None or self.status != "running":
             return guard or []
@@ -239,7 +288,7 @@ class Bot:
         if exit_actions:
             # Quotes wait for the exit's result: it changes the position they are sized on.
             return self._send_cancels(cs, self.orders.live(coin), now_ms, "exit") + exit_actions
-        targets = target_quotes(cs.inst, book, cs.position.lots, cs.params)
+        targets = target_quotes(cs.inst, book, cs.position.lots, cs.params, cs.signals.signals(now_ms))
         cancels: list = []
         places: list = []
         wanted = set()
@@ -332,12 +381,13 @@ class Bot:
                        for cs in self.coins.values())
         unreal = sum(self._coin_pnl(cs)[1] for cs in self.coins.values())
         st = self.loss.update(now_ms, self.starting_equity + realized + unreal, realized, unreal)
-        self.size_mult = st.size_mult
+        prev_mult, self.size_mult = self.size_mult, st.size_mult
         figures = dict(st.figures)
         if st.state == RiskState.EMERGENCY:
             self.event("emergency_stop", "critical", f"emergency stop: {st.reason}", now_ms, **figures)
             out = self.stop(now_ms, "emergency stop")
             if not self.cfg.flatten_on_stop:
+                self.flatten_retry = "emergency stop"
                 out += self.flatten(now_ms, "emergency stop")
             return out
         if st.state == RiskState.STOP:
@@ -348,8 +398,10 @@ class Bot:
             return self.pause(now_ms, st.reason)
         if st.state == RiskState.OK and self.status == "paused" and self.pause_source == "risk":
             self.resume(now_ms, st.reason or "loss recovered")
-        if st.changed and st.state == RiskState.OK and st.size_mult < 1.0:
-            self.event("drawdown", "warning", f"size multiplier {st.size_mult:.2f}: {st.reason}", now_ms, **figures)
+        # One event per change of the step-down (st.changed is about the risk state, not the size).
+        if st.state == RiskState.OK and st.size_mult < 1.0 and (st.changed or st.size_mult != prev_mult):
+            why = st.reason or f"drawdown {figures['drawdown_pct']:.2f}% of peak equity"
+            self.event("drawdown", "warning", f"size multiplier {st.size_mult:.2f}: {why}", now_ms, **figures)
         return None
 
     def kill(self, trip: Trip, now_ms: int) -> list[Action]:
@@ -361,7 +413,8 @@ class Bot:
         for coin in self.coins:
             out += self._cancel_all(coin, now_ms, f"kill switch {trip.switch}")
         if self.cfg.flatten_on_kill:
-            out += self.flatten(now_ms, f"kill switch {trip.switch}")
+            self.flatten_retry = f"kill switch {trip.switch}"
+            out += self.flatten(now_ms, self.flatten_retry)
         return out
 
     def _exits(self, cs: CoinState, now_ms: int) -> list[Action]:
@@ -434,16 +487,10 @@ class Bot:
         return out
 
     def _keep(self, cs: CoinState, o, target_px: int, now_ms: int) -> bool:
-        cfg = cs.cfg
-        if abs(o.px - target_px) > cfg.move_threshold_ticks:
-            if cfg.requote_threshold_bps <= 0:
-                return False
-            drift_bps = abs(o.px - target_px) * 1e4 / max(target_px, 1)
-            if drift_bps > cfg.requote_threshold_bps:
-                return False
-        if cfg.stale_order_seconds > 0 and now_ms - o.created_ms >= cfg.stale_order_seconds * 1000:
-            return False
-        return True
+        # The coin's config carries the RequotePolicy attributes (move, requote, stale, proximity).
+        book = cs.book
+        bb, ba = (book.best_bid, book.best_ask) if book is not None else (0, 0)
+        return keep_order(o.side, o.px, o.created_ms, target_px, now_ms, bb, ba, cs.cfg)
 
     def _risk_size(self, cs: CoinState, q, mark: int, exposures: list[CoinExposure], var: float,
                    equity: float, now_ms: int) -> int:
@@ -452,6 +499,14 @@ class Bot:
         res = cs.check.check(OrderIntent(cs.coin, q.side, lots, q.px), exposures, var, equity)
         if isinstance(res, Allow):
             cs.blocked.pop(q.side, None)
+            if "margin_warn" not in res.flags:
+                cs.margin_warned.discard(q.side)
+            elif q.side not in cs.margin_warned:
+                # margin_cap_mode warn: the order goes, and a system event says it is over the cap (once
+                # per side until the side is back under it).
+                cs.margin_warned.add(q.side)
+                self.event("risk", "warning", f"{side_name(q.side)} side over the margin cap (warn mode)", now_ms,
+                           cs.coin, **dict(res.figures))
             return res.lots
         if cs.blocked.get(q.side) != res.reason:
             # Record a side going blocked once, not on every loop while it stays blocked.
@@ -488,7 +543,8 @@ class Bot:
         for coin in self.coins:
             out += self._cancel_all(coin, now_ms, reason)
         if self.cfg.flatten_on_stop:
-            out += self.flatten(now_ms, f"flatten on stop ({reason})")
+            self.flatten_retry = f"flatten on stop ({reason})"
+            out += self.flatten(now_ms, self.flatten_retry)
         return out
 
     def flatten(self, now_ms: int, reason: str, only_coin: str | None = None) -> list[Action]:
@@ -512,12 +568,27 @@ class Bot:
                        else f"spread {book.spread_bps():.1f} bps > {cfg.flatten_max_spread_bps} bps")
                 self.event("flatten", "warning", f"flatten skipped: {why}", now_ms, coin, position_lots=lots)
                 continue
+            cs.flatten_sent_ms = now_ms
             out.append(self._place(coin, order.side, order.limit_px, order.lots, Tif.IOC, "flatten", now_ms,
                                    reduce_only=True))
             self.event("flatten", "info", f"flatten: {side_name(order.side)} {cs.inst.sz(order.lots)} IOC at "
                        f"{cs.inst.px(order.limit_px)} ({reason})", now_ms, coin, position_lots=lots,
                        limit=cs.inst.px(order.limit_px))
         return out
+
+    def _retry_flatten(self, cs: CoinState, now_ms: int) -> list[Action]:
+        """A killed or stopped bot still owing a flatten (flatten_on_kill, flatten_on_stop, emergency
+        stop): send it again once the coin's book is usable and its spread within
+        flatten_max_spread_bps, at most every FLATTEN_RETRY_MS and never while one is in flight."""
+        if not self.flatten_retry or cs.position.lots == 0 or now_ms - cs.flatten_sent_ms < FLATTEN_RETRY_MS:
+            return []
+        if any(o.slot == "flatten" for o in self.orders.live(cs.coin)):
+            return []
+        book = cs.book
+        if (book is None or not book.is_usable(now_ms, self.max_book_age_ms)
+                or book.spread_bps() > cs.cfg.flatten_max_spread_bps):
+            return []
+        return self.flatten(now_ms, f"{self.flatten_retry} (retry)", cs.coin)
 
     def _coin_items(self, coin: str | None) -> list[tuple[str, CoinState]]:
         """Every (coin, state), or only `coin`'s (KeyError for a coin the bot does not trade)."""
@@ -540,6 +611,102 @@ class Bot:
             out += self._send_exit(cs, replace(order, reason="on demand"), "take_profit", now_ms)
         return out
 
+    # ------------------------------------------------------------ reconciliation
+
+    def reconcile_due(self) -> bool:
+        """Count one quoting-loop pass; True every housekeep_every_n loops (of every coin)."""
+        self._ticks_since_reconcile += 1
+        return self._ticks_since_reconcile >= self.housekeep_ticks
+
+    def begin_reconcile(self, now_ms: int, force: bool = False) -> int | None:
+        """Start a reconciliation: the shell must answer with a Reconcile snapshot of the venue's
+        open orders and the fills since the returned time. None while the rate limiter refuses
+        the two reads (open orders, fills), then the next loop tries again. force: go ahead even
+        when refused (the restart's and the shutdown's one-off reconciliation)."""
+        if self.limiter is not None:
+            weight = self.limits.info_weight("openOrders") + self.limits.info_weight("userFillsByTime")
+            if not force and now_ms - self._last_reconcile_ms < RECONCILE_MAX_GAP_MS:
+                rest = self.limiter.usage(now_ms)["rest"]
+                if (rest.used + weight) * 100 > RECONCILE_MAX_USAGE_PCT * rest.capacity:
+                    return None  # no spare capacity now: try again on the next loop
+            if not isinstance(self.limiter.try_acquire(RequestKind.INFO, weight, now_ms), Grant) and not force:
+                return None
+        self._ticks_since_reconcile = 0
+        return self._reconcile_since_ms
+
+    def on_reconcile(self, snap: Reconcile, grace_ms: int = RECONCILE_GRACE_MS) -> list[Action]:
+        """Make our view agree with the venue's snapshot; returns the cancels it needs.
+
+        - fills the venue has that we never applied are applied (each fill id once);
+        - a pending order resting at the venue (ack lost) is adopted as open;
+        - an order resting at the venue that we do not know is a stray: adopted and cancelled;
+          so is a known order in the 'stray' slot (restored from an earlier run); both count
+          as strays;
+        - a cancel older than grace_ms whose order still rests is sent again;
+        - a live order the venue lacks, older than grace_ms (so not in flight), is closed: filled
+          when its fills cover it, else cancelled.
+        Every transition writes an order_events row; a summary goes to system_events when
+        anything had to be corrected. grace_ms=0 at a restart (nothing of ours is in flight).
+        """
+        now = snap.ts_ms
+        self.reconciles += 1
+        self._last_reconcile_ms = now
+        self._reconcile_since_ms = max(0, now - RECONCILE_OVERLAP_MS)
+        recovered = adopted = strays = closed = retried = 0
+        for f in sorted(snap.fills, key=lambda x: (x.ts_ms, x.fill_id)):
+            if f.fill_id not in self.seen_fills:
+                self._on_fill(f)
+                recovered += 1
+        cancel_by_coin: dict[str, list] = {}
+        at_venue = {vo.cloid: vo for vo in snap.open_orders}
+        for vo in snap.open_orders:
+            if vo.coin not in self.coins:
+                continue
+            o = self.orders.orders.get(vo.cloid)
+            if o is None or o.status in TERMINAL:
+                o = self.orders.adopt_stray(vo, now)
+                self.self_match.remove(vo.cloid)
+            elif o.status == OrderStatus.PENDING:
+                self.orders.adopt(o, vo.venue_oid, vo.filled, now, "reconcile: resting at the venue, ack missing")
+                self.coins[o.coin].ti.on_order_accepted(o.cloid, now)
+                adopted += 1
+            resend = o.cancel_requested and now - o.cancel_requested_ms >= max(grace_ms, RECONCILE_GRACE_MS)
+            if resend:
+                self.orders.retry_cancel(o)
+                retried += 1
+            if o.slot == STRAY_SLOT and not o.cancel_requested:
+                strays += 1
+                cancel_by_coin.setdefault(o.coin, []).append(o)
+            elif resend:
+                cancel_by_coin.setdefault(o.coin, []).append(o)
+        for coin in self.coins:
+            for o in self.orders.live(coin):
+                if o.cloid in at_venue or now - max(o.created_ms, o.cancel_requested_ms) < grace_ms:
+                    continue
+                self.orders.close_missing(o, now, "reconcile: not resting at the venue")
+                cs = self.coins[coin]
+                cs.ti.on_order_done(o.cloid, now)
+                self.self_match.remove(o.cloid)
+                closed += 1
+        out: list[Action] = []
+        for coin, orders in cancel_by_coin.items():
+            out += self._send_cancels(self.coins[coin], orders, now, "reconcile")
+        if recovered or adopted or strays or closed or retried:
+            self.event("reconcile", "warning", f"reconciled with the venue: {recovered} missed fill(s) applied, "
+                       f"{adopted} order(s) adopted, {strays} stray(s) cancelled, {closed} order(s) closed, "
+                       f"{retried} cancel(s) resent", now, fills_recovered=recovered, adopted=adopted,
+                       strays=strays, closed=closed, cancels_resent=retried,
+                       positions={c: cs.position.lots for c, cs in self.coins.items()})
+        self.last_reconcile = {"fills_recovered": recovered, "adopted": adopted, "strays": strays,
+                               "closed": closed, "cancels_resent": retried}
+        return out
+
+    def restore_order(self, coin: str, cloid: str, side: int, px: int, sz: int, filled: int, tif: Tif,
+                      status: OrderStatus, created_ms: int, venue_oid: str = "") -> None:
+        """Seed a live order of an earlier run (from the DB) into the 'stray' slot: the restart's
+        reconciliation closes it if the venue lacks it and cancels it if the venue holds it."""
+        self.orders.restore(coin, cloid, side, px, sz, filled, tif, status, created_ms, venue_oid)
+
     def open_order_count(self) -> int:
         return sum(len(self.orders.live(c)) for c in self.coins)
 
@@ -549,6 +716,9 @@ class Bot:
         """Apply an ack or a fill from the venue."""
         if isinstance(ev, Fill):
             self._on_fill(ev)
+            return []
+        if ev.status == OrderStatus.REJECTED and is_rate_limit_reject(ev.reason):
+            self._on_rate_limited(ev)
             return []
         o = self.orders.on_ack(ev)
         cs = self.coins.get(ev.coin)
@@ -560,15 +730,26 @@ class Bot:
                 self.self_match.remove(ev.cloid)
         if ev.status == OrderStatus.REJECTED and not is_benign_reject(ev.reason):
             self.kills.observe_error(ev.ts_ms)
+        elif ev.status == OrderStatus.OPEN and self.limiter is not None:
+            self.limiter.on_success(ev.ts_ms)
         if ev.status == OrderStatus.REJECTED:
             self.event("reject", "warning", f"order rejected: {ev.reason}", ev.ts_ms, ev.coin,
                        cloid=ev.cloid, side=side_name(o.side) if o else "", reason=ev.reason)
         return []
 
+    def on_trade(self, tp: TradePrint) -> None:
+        """A public trade of one of the bot's coins: feeds the signed-flow signal."""
+        cs = self.coins.get(tp.coin)
+        if cs is not None:
+            cs.signals.on_trade(tp)
+
     def on_funding(self, coin: str, rate: float, now_ms: int) -> None:
         """Apply a funding payment to a coin's open position: longs pay a positive rate, shorts receive it."""
         cs = self.coins.get(coin)
-        if cs is None or cs.position.lots == 0 or cs.book is None or not (cs.book.best_bid and cs.book.best_ask):
+        if cs is None:
+            return
+        cs.signals.set_funding(rate)
+        if cs.position.lots == 0 or cs.book is None or not (cs.book.best_bid and cs.book.best_ask):
             return
         mid = cs.book.mid2() * cs.inst.tick_size / 2
         sign = 1 if cs.position.lots > 0 else -1
@@ -577,7 +758,24 @@ class Bot:
         self.event("funding", "info", f"funding {rate * 1e4:.3f} bps on {cs.position.size:g}: {payment:+.4f} USD",
                    now_ms, coin, rate=rate, payment_usd=payment)
 
+    def _on_rate_limited(self, ev) -> None:
+        """The venue refused an order with a rate-limit error (HTTP 429): the order is rejected and
+        the shared limiter backs off (only cancels pass until it ends)."""
+        o = self.orders.on_ack(ev)
+        cs = self.coins.get(ev.coin)
+        if cs is not None and o is not None:
+            cs.ti.on_order_done(ev.cloid, ev.ts_ms)
+            self.self_match.remove(ev.cloid)
+        until = self.limiter.on_rate_limited(ev.ts_ms, self.rng) if self.limiter is not None else ev.ts_ms
+        self.event("rate_limit", "warning", f"venue rate limit: {ev.reason}; back-off until {until} "
+                   f"({until - ev.ts_ms} ms)", ev.ts_ms, ev.coin, cloid=ev.cloid, reason=ev.reason,
+                   backoff_until_ms=until,
+                   backoff_level=self.limiter.backoff_level if self.limiter is not None else 0)
+
     def _on_fill(self, f: Fill) -> None:
+        if f.fill_id in self.seen_fills:
+            return  # already applied (delivered and recovered by reconciliation): idempotent
+        self.seen_fills.add(f.fill_id)
         cs = self.coins.get(f.coin)
         if cs is None:
             self.event("error", "error", f"fill for a coin this bot does not trade: {f.coin}", f.ts_ms,
@@ -594,6 +792,7 @@ class Bot:
         notional = inst.notional_usd(f.px, f.sz)
         price, size = inst.px(f.px), inst.sz(f.sz)
         cs.ti.on_fill(f.side, price, size, notional, f.maker, mid or price, spread, f.ts_ms, f.counterparty)
+        cs.signals.on_fill(f.maker)
         if o is not None and o.status == OrderStatus.FILLED:
             cs.ti.on_order_done(f.cloid, f.ts_ms)
             self.self_match.remove(f.cloid)
@@ -635,7 +834,8 @@ class Bot:
         self.records.append(minute.metric_row(self.bot_id, cs.coin, ti_score(minute, targets)))
         rolling = cs.ti.rolling(end_ms)
         self.records.append(rolling.metric_row(self.bot_id, cs.coin, ti_score(rolling, targets)))
-        hour = end_ms // HOUR_MS * HOUR_MS
+        # A minute ending exactly on the hour belongs to the hour it ends.
+        hour = (end_ms - 1) // HOUR_MS * HOUR_MS
         up = cs.ti.snapshot(hour, end_ms)
         self.records.append(UptimeRow(self.bot_id, cs.coin, hour, up.two_sided_s, up.observed_s,
                                       targets.target_two_sided_uptime * 60, end_ms))
@@ -690,6 +890,12 @@ class Bot:
             if now_ms > cs.minute_start_ms:
                 self._minute_rows(cs, cs.minute_start_ms, now_ms)
                 cs.minute_start_ms = now_ms
+
+
+def is_rate_limit_reject(reason: str) -> bool:
+    """The venue refused a request for rate limiting (HTTP 429 or its rate-limit error text)."""
+    r = reason.lower()
+    return "429" in r or "rate limit" in r or "too many requests" in r
 
 
 def is_benign_reject(reason: str) -> bool:

@@ -20,8 +20,13 @@ from mm_bot.core.types import (
     OrderStatus,
     Place,
     Tif,
+    VenueOrder,
     side_name,
 )
+
+# Slot of orders that are not quotes of this run: strays found at the venue and live orders of an
+# earlier run restored from the DB. Reconciliation cancels them.
+STRAY_SLOT = "stray"
 
 
 def make_cloid(bot_id: str, coin: str, epoch_ms: int, seq: int) -> str:
@@ -83,6 +88,7 @@ class OrderCoordinator:
         if o.cancel_requested or o.status in TERMINAL:
             return False
         o.cancel_requested = True
+        o.cancel_requested_ms = now_ms
         inst = self.instruments[o.coin]
         self.records.append(OrderEventRow(self.bot_id, o.coin, o.cloid, "cancel_requested", reason, now_ms))
         self.records.append(TradeRow(self.bot_id, o.coin, "cancel", side_name(o.side), inst.px(o.px),
@@ -123,6 +129,49 @@ class OrderCoordinator:
             o.status = OrderStatus.PARTIAL
         self._emit(o, f.ts_ms, o.status.value, f.fill_id)
         return o
+
+    def adopt(self, o: Order, venue_oid: str, filled: int, now_ms: int, detail: str) -> None:
+        """Reconciliation found a pending order resting at the venue (its ack never came): open it."""
+        if o.status != OrderStatus.PENDING:
+            return
+        o.filled = max(o.filled, min(filled, o.sz))
+        o.status = OrderStatus.OPEN if o.filled == 0 else OrderStatus.PARTIAL
+        o.accepted_ms = now_ms
+        o.venue_oid = venue_oid
+        self._emit(o, now_ms, o.status.value, detail)
+
+    def close_missing(self, o: Order, now_ms: int, detail: str) -> None:
+        """Reconciliation: a live order the venue no longer holds (its fills already applied).
+
+        Filled in full -> filled; otherwise it was cancelled (by us, an IOC remainder, or the venue).
+        """
+        if o.status in TERMINAL:
+            return
+        o.status = OrderStatus.FILLED if o.filled >= o.sz else OrderStatus.CANCELLED
+        self._emit(o, now_ms, o.status.value, detail)
+        self._free_slot(o)
+
+    def adopt_stray(self, vo: VenueOrder, now_ms: int) -> Order:
+        """An order resting at the venue that we do not know (or think ended): take it into the
+        'stray' slot as open, so its cancel and the confirmation are recorded like any order's."""
+        o = Order(vo.cloid, self.bot_id, vo.coin, vo.side, vo.px, vo.sz, Tif.ALO, STRAY_SLOT, now_ms,
+                  OrderStatus.OPEN if vo.filled == 0 else OrderStatus.PARTIAL, min(vo.filled, vo.sz), now_ms,
+                  venue_oid=vo.venue_oid)
+        self.orders[vo.cloid] = o
+        self._emit(o, now_ms, o.status.value, "reconcile: stray order resting at the venue")
+        return o
+
+    def restore(self, coin: str, cloid: str, side: int, px: int, sz: int, filled: int, tif: Tif,
+                status: OrderStatus, created_ms: int, venue_oid: str = "") -> Order:
+        """A live order of an earlier run (from the DB), in the 'stray' slot; no rows emitted."""
+        o = Order(cloid, self.bot_id, coin, side, px, sz, tif, STRAY_SLOT, created_ms, status,
+                  min(filled, sz), created_ms if status != OrderStatus.PENDING else 0, venue_oid=venue_oid)
+        self.orders[cloid] = o
+        return o
+
+    def retry_cancel(self, o: Order) -> None:
+        """Allow a new cancel request for an order whose cancel got no effect (still resting)."""
+        o.cancel_requested = False
 
     def forget_terminal(self, keep: int = 2000) -> None:
         """Drop the oldest ended orders beyond `keep` (their rows are already written)."""

@@ -252,6 +252,64 @@ class CommandRow:
     acted_ms: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class PaperOrderRow:
+    """A resting order of the paper venue (its own book of our orders), upserted on every change;
+    open=0 once it left the book. A restart loads the open ones (the venue survives the crash)."""
+
+    TABLE: ClassVar[str] = "paper_orders"
+    CONFLICT: ClassVar[str] = (
+        "ON CONFLICT(venue_key, cloid) DO UPDATE SET filled_lots=excluded.filled_lots, "
+        "queue_ahead=excluded.queue_ahead, open=excluded.open, ts_ms=excluded.ts_ms"
+    )
+    venue_key: str
+    cloid: str
+    bot_id: str
+    coin: str
+    side: int
+    px_ticks: int
+    sz_lots: int
+    filled_lots: int
+    queue_ahead: float
+    seq: int
+    open: int
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PaperFillRow:
+    """The paper venue's own fill ledger (every execution, delivered to the bot or not)."""
+
+    TABLE: ClassVar[str] = "paper_fills"
+    CONFLICT: ClassVar[str] = "ON CONFLICT(venue_key, fill_id) DO NOTHING"
+    venue_key: str
+    fill_id: str
+    bot_id: str
+    coin: str
+    cloid: str
+    side: int
+    px_ticks: int
+    sz_lots: int
+    maker: int
+    fee_usd: float
+    remaining_lots: int
+    counterparty: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class NonceRow:
+    """The last nonce issued per signer; a restart restores max(this, now) (never lowers it)."""
+
+    TABLE: ClassVar[str] = "nonces"
+    CONFLICT: ClassVar[str] = (
+        "ON CONFLICT(signer) DO UPDATE SET last_nonce=MAX(last_nonce, excluded.last_nonce), ts_ms=excluded.ts_ms"
+    )
+    signer: str
+    last_nonce: int
+    ts_ms: int
+
+
 Record = (
     BotRow
     | OrderRow
@@ -266,4 +324,7 @@ Record = (
     | RateLimitRow
     | UptimeRow
     | CommandRow
+    | PaperOrderRow
+    | PaperFillRow
+    | NonceRow
 )

@@ -202,6 +202,35 @@ class Fill:
 VenueEvent = OrderAck | Fill
 
 
+@dataclass(frozen=True, slots=True)
+class VenueOrder:
+    """One resting order as the venue reports it (open orders query)."""
+
+    bot_id: str
+    coin: str
+    cloid: str
+    side: int
+    px: int
+    sz: int
+    filled: int
+    venue_oid: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """The venue's answer to a bot's reconciliation query, taken at ts_ms.
+
+    open_orders: every order of the bot resting at the venue; fills: every fill of the bot
+    the venue recorded at or after since_ms (the query's start), delivered or not.
+    """
+
+    bot_id: str
+    ts_ms: int
+    since_ms: int
+    open_orders: tuple[VenueOrder, ...]
+    fills: tuple[Fill, ...]
+
+
 # ---------------------------------------------------------------- venue state (reconciliation)
 
 
@@ -252,6 +281,7 @@ class Order:
     accepted_ms: int = 0
     cancel_requested: bool = False
     venue_oid: str = ""
+    cancel_requested_ms: int = 0
 
     @property
     def remaining(self) -> int:

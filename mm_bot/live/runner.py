@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 import aiosqlite
 
 from mm_bot.core.bot import Bot
+from mm_bot.core.nonces import NonceAllocator
 from mm_bot.core.records import BotRow, CommandRow, SystemEventRow
 from mm_bot.live.aio import wait_event
 from mm_bot.live.clock import wall_ms
 from mm_bot.sim.session import PaperSession
 from mm_bot.store.db import pragma_statements
+from mm_bot.store.paper_state import RestoreSummary, nonce_rows
 from mm_bot.store.writer import AsyncWriter
 
 log = logging.getLogger("mm_bot.runner")
@@ -49,8 +51,13 @@ class PaperRunner:
     """
 
     def __init__(self, session: PaperSession, bots: list[Bot], sources: dict, db_path: str,
-                 duration_s: float | None, configs: list) -> None:
+                 duration_s: float | None, configs: list, nonces: NonceAllocator | None = None,
+                 restored: RestoreSummary | None = None) -> None:
+        """nonces: the process's NonceAllocator restored from the DB (persisted again at shutdown);
+        restored: what the restart loaded (store.paper_state.restore_session), for the start event."""
         self.session = session
+        self.nonces = nonces if nonces is not None else NonceAllocator()
+        self.restored = restored
         self.bots = bots
         self.sources = sources
         self.db_path = db_path
@@ -97,7 +104,8 @@ class PaperRunner:
 
     async def _quote_task(self, bot: Bot, coin: str, loop_ms: int) -> None:
         nxt = wall_ms()
-        while not self.stop_event.is_set() and bot.status in ("running", "paused"):
+        # A killed or stopped bot that still owes a flatten keeps ticking: the bot retries it.
+        while not self.stop_event.is_set() and bot.wants_ticks:
             if await self._sleep_until(nxt):
                 return
             now = wall_ms()
@@ -211,6 +219,7 @@ class PaperRunner:
                       start, coins=list(cfg.coins), loop_ms=cfg.loop_ms)
         self._process_event("start", "info", f"runner started: {len(self.bots)} bots, paper mode", start,
                             bots=[b.bot_id for b in self.bots], duration_s=self.duration_s)
+        self._startup_reconcile(start)
         self._flush()
 
         tasks = [asyncio.create_task(self._market_task(c, s), name=f"md-{c}") for c, s in self.sources.items()]
@@ -240,6 +249,30 @@ class PaperRunner:
             await conn.close()
         return self.stats
 
+    def _startup_reconcile(self, now: int) -> None:
+        """Restart: reconcile every bot with its paper venue before it quotes (missed fills applied,
+        stray orders cancelled, orders of the earlier run closed), and record the outcome."""
+        r = self.restored
+        if r is None or r.empty:
+            return
+        for bot in self.bots:
+            self.session.reconcile(bot, now, grace_ms=0, force=True)
+            venue = self.session.venue_of[bot.bot_id]
+            coins = {}
+            for coin, cs in bot.coins.items():
+                ledger = venue.ledger.get((bot.bot_id, coin), 0)
+                coins[coin] = {"position_lots": cs.position.lots, "ledger_lots": ledger,
+                               "match": cs.position.lots == ledger}
+            ok = all(c["match"] for c in coins.values())
+            bot.event("restart", "info" if ok else "error",
+                      f"restart: {r.fills.get(bot.bot_id, 0)} fills and {r.orders.get(bot.bot_id, 0)} live orders "
+                      f"loaded; reconciled with the paper venue ({bot.last_reconcile}); positions "
+                      f"{'match' if ok else 'DO NOT match'} the venue ledger", now, coins=coins,
+                      reconcile=bot.last_reconcile, venue_orders=len(venue.open_orders(bot.bot_id)))
+        self._process_event("restart", "info", f"restart: paper venues restored ({r.venue_orders} resting orders, "
+                            f"{r.venue_fills} ledger fills)", now, venue_orders=r.venue_orders,
+                            venue_fills=r.venue_fills)
+
     async def _shutdown(self, venue_task: asyncio.Task) -> None:
         now = wall_ms()
         self.session.stop_all(now, f"shutdown ({self.stop_reason})")
@@ -249,6 +282,13 @@ class PaperRunner:
         while self.session.open_orders() and wall_ms() < deadline:
             await asyncio.sleep(0.01)
         while self.session.next_due_ms() is not None and wall_ms() < deadline:
+            await asyncio.sleep(0.01)
+        # Closing reconciliation: orders whose cancel ack was lost are closed, strays cancelled.
+        now = wall_ms()
+        for bot in self.bots:
+            self.session.reconcile(bot, now, grace_ms=0, force=True)
+        self.venue_kick.set()
+        while (self.session.open_orders() or self.session.next_due_ms() is not None) and wall_ms() < deadline:
             await asyncio.sleep(0.01)
         self._venue_done = True
         self.venue_kick.set()
@@ -268,4 +308,7 @@ class PaperRunner:
         self.stats.ended_ms = now
         self.stats.stop_reason = self.stop_reason
         self.stats.open_orders_at_exit = left
+        # Last usage sample: its window holds every grant of the final minute (the whole of a short run).
+        self.session.sample_rate_limits(now)
+        self.session.records.extend(nonce_rows(self.nonces, now))
         self._flush()

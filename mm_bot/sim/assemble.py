@@ -23,8 +23,9 @@ def apply_instrument_overrides(base: Instrument, override) -> Instrument:
     return dataclasses.replace(base, **changes) if changes else base
 
 
-def paper_params(cfg) -> PaperParams:
-    """The fill-model settings of a bot's `paper` config section."""
+def paper_params(cfg, seed: int = 0) -> PaperParams:
+    """The fill-model and fault-injection settings of a bot's `paper` config section; seed (--seed)
+    seeds the fault rng."""
     p = cfg.paper
     return PaperParams(
         entry_latency_ms=p.entry_latency_ms,
@@ -34,6 +35,14 @@ def paper_params(cfg) -> PaperParams:
         queue_model=p.queue_model,
         queue_power_n=p.queue_power_n,
         partial_fills=p.partial_fills,
+        reject_rate=p.reject_rate,
+        http429_rate=p.http429_rate,
+        http5xx_rate=p.http5xx_rate,
+        timeout_rate=p.timeout_rate,
+        delayed_ack_rate=p.delayed_ack_rate,
+        delayed_ack_ms=p.delayed_ack_ms,
+        drop_fill_rate=p.drop_fill_rate,
+        fault_seed=seed,
     )
 
 
@@ -42,12 +51,14 @@ def account_key(cfg) -> str:
 
 
 def build_session(configs: list, instruments: dict[str, Instrument], start_ms: int, seed: int,
-                  limits: dict[str, VenueLimits] | None = None) -> tuple[PaperSession, list[Bot], list[str]]:
+                  limits: dict[str, VenueLimits] | None = None, persist_venue: bool = False,
+                  ) -> tuple[PaperSession, list[Bot], list[str]]:
     """Paper session for `configs` over `instruments` (coin -> rules).
 
     Returns (session, bots, warnings). One paper venue and one shared rate limiter per
     (venue, account), with the fill-model settings and rate_limits_share_pct of the first
     bot on that account. limits: venue -> VenueLimits (default: the venue's documented ones).
+    persist_venue: the paper venues emit their resting orders and fill ledger as rows (restart).
     """
     warnings: list[str] = []
     books = {coin: L2Book(coin) for coin in instruments}
@@ -60,9 +71,9 @@ def build_session(configs: list, instruments: dict[str, Instrument], start_ms: i
     bots: list[Bot] = []
     for cfg in configs:
         key = account_key(cfg)
-        params = paper_params(cfg)
+        params = paper_params(cfg, seed)
         if key not in venues:
-            venues[key] = PaperVenue(cfg.venue, instruments, books, params)
+            venues[key] = PaperVenue(cfg.venue, instruments, books, params, key=key, persist=persist_venue)
             venue_params[key] = params
         elif venue_params[key] != params:
             warnings.append(f"{cfg.bot_id}: paper settings differ from the first bot on account {key}; "

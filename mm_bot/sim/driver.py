@@ -64,7 +64,7 @@ class ReplayDriver:
                 self.now_ms = tick_t
                 session.tick(bot, coin, tick_t)
                 self.stats.ticks += 1
-                if bot.status == "running":
+                if bot.wants_ticks:
                     heapq.heappush(timers, (tick_t + self.loop_ms[bot.bot_id], seq, bot, coin))
                 continue
             break
@@ -100,17 +100,24 @@ class ReplayDriver:
             sink.put_many(session.drain())
         return st
 
-    def finish(self, reason: str) -> None:
-        """Stop every bot, let the venue confirm the cancels, write closing rows."""
-        t = self.now_ms
-        self.session.stop_all(t, reason)
-        # Drain venue latency on the virtual clock: at most a few round trips.
+    def _drain_venues(self) -> None:
+        """Run venue latency out on the virtual clock: at most a few round trips."""
         for _ in range(100):
             due = self.session.next_due_ms()
             if due is None:
                 break
             self.now_ms = max(self.now_ms, due)
             self.session.pump(self.now_ms)
+
+    def finish(self, reason: str) -> None:
+        """Stop every bot, let the venue confirm the cancels, write closing rows."""
+        t = self.now_ms
+        self.session.stop_all(t, reason)
+        self._drain_venues()
+        # Closing reconciliation: fills whose notification was lost, orders whose ack was lost.
+        for bot in self.bots:
+            self.session.reconcile(bot, self.now_ms, grace_ms=0, force=True)
+        self._drain_venues()
         for bot in self.bots:
             bot.final_records(self.now_ms)
         self.sink.put_many(self.session.drain())

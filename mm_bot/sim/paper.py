@@ -21,15 +21,29 @@ Fill model (see README "Paper venue"):
 - Taker orders (IOC/GTC crossing) walk the visible book and pay the taker fee.
 - Fees in bps of notional: positive is a cost, negative a rebate.
 Our orders are not added to the displayed book (the market data does not know them).
+
+Fault injection (PaperParams *_rate, drawn from a seeded rng only when a rate is set, so runs
+stay deterministic): an arriving order may be rejected ("venue reject (injected)"), refused with
+HTTP 429 (a rate-limit reject the bot backs off on) or a 5xx; an order or cancel may time out
+(applied at the venue, ack never delivered); an ack may come delayed_ack_ms late; a fill may be
+applied to the ledger but never delivered. Only reconciliation (`reconcile_snapshot`: open
+orders and the fill ledger) finds the last two. Every injected fault is a system_events row of
+kind 'fault' in `records`.
+
+Persistence (persist=True): every change of a resting order is a PaperOrderRow and every fill a
+PaperFillRow in `records`, so `restore()` rebuilds the venue after a crash.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import math
+import random
 from dataclasses import dataclass
 
 from mm_bot.core.book import L2Book
+from mm_bot.core.records import PaperFillRow, PaperOrderRow, SystemEventRow
 from mm_bot.core.types import (
     BUY,
     Action,
@@ -40,10 +54,16 @@ from mm_bot.core.types import (
     OrderAck,
     OrderStatus,
     Place,
+    Reconcile,
     Tif,
     TradePrint,
     VenueEvent,
+    VenueOrder,
 )
+
+REJECT_REASON = "venue reject (injected)"
+HTTP429_REASON = "HTTP 429 rate limited (injected)"
+HTTP5XX_REASON = "venue error 5xx (injected)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +77,21 @@ class PaperParams:
     queue_model: str = "power"
     queue_power_n: float = 2.0
     partial_fills: bool = True
+    # Fault injection: probabilities per order arrival (reject, 429, 5xx, timeout; they sum to
+    # <= 1), per ack (delayed), per fill (dropped). fault_seed seeds the fault rng (--seed).
+    reject_rate: float = 0.0
+    http429_rate: float = 0.0
+    http5xx_rate: float = 0.0
+    timeout_rate: float = 0.0
+    delayed_ack_rate: float = 0.0
+    delayed_ack_ms: int = 500
+    drop_fill_rate: float = 0.0
+    fault_seed: int = 0
+
+    @property
+    def faults(self) -> bool:
+        return bool(self.reject_rate or self.http429_rate or self.http5xx_rate or self.timeout_rate
+                    or self.delayed_ack_rate or self.drop_fill_rate)
 
 
 @dataclass(slots=True)
@@ -82,8 +117,21 @@ class PaperVenue:
     """Simulated matching for every bot of a process on one venue."""
 
     def __init__(self, name: str, instruments: dict[str, Instrument], books: dict[str, L2Book],
-                 params: PaperParams) -> None:
+                 params: PaperParams, key: str = "", persist: bool = False) -> None:
+        """key: 'venue:account' (the persisted rows' venue_key; default name); persist: emit
+        PaperOrderRow / PaperFillRow records so a restart can restore the venue."""
         self.name = name
+        self.key = key or name
+        self.persist = persist
+        # Rows for the writer (fault events, persisted state); the session drains them.
+        self.records: list = []
+        self.faults_on = params.faults
+        self.rng = random.Random(f"paper-faults|{params.fault_seed}|{self.key}")
+        self.fault_counts: dict[str, int] = {}
+        # cloid whose ack is lost (timeout) while its request is being processed.
+        self._mute_cloid = ""
+        # Every fill per bot in time order: the ledger reconciliation reads (fills_since).
+        self.fill_log: dict[str, list[Fill]] = {}
         self.instruments = instruments
         self.books = books
         self.p = params
@@ -139,11 +187,55 @@ class PaperVenue:
         self._push(t + self.p.response_latency_ms, self._DELIVER, ev)
 
     def _ack(self, a: Place | Cancel, status: OrderStatus, t: int, reason: str = "", oid: str = "") -> None:
-        self._deliver(OrderAck(a.bot_id, a.coin, a.cloid, status, t, oid, reason), t)
+        if self._mute_cloid and a.cloid == self._mute_cloid:
+            return  # the request timed out: the bot never hears back
+        ev = OrderAck(a.bot_id, a.coin, a.cloid, status, t, oid, reason)
+        if self.faults_on and self.p.delayed_ack_rate and self.rng.random() < self.p.delayed_ack_rate:
+            self._fault("delayed_ack", a, t, f"{status.value} ack delayed by {self.p.delayed_ack_ms} ms",
+                        status=status.value, delay_ms=self.p.delayed_ack_ms)
+            self._push(t + self.p.response_latency_ms + self.p.delayed_ack_ms, self._DELIVER, ev)
+            return
+        self._deliver(ev, t)
 
     # ------------------------------------------------------------ arrivals
 
     def _arrive_place(self, a: Place, t: int) -> None:
+        if self.faults_on:
+            fault = self._request_fault()
+            if fault == "timeout":
+                self._fault("timeout", a, t, "order request timed out: placed at the venue, no ack")
+                self._mute_cloid = a.cloid
+                try:
+                    self._process_place(a, t)
+                finally:
+                    self._mute_cloid = ""
+                return
+            if fault:
+                reason = {"reject": REJECT_REASON, "http429": HTTP429_REASON, "http5xx": HTTP5XX_REASON}[fault]
+                self._fault(fault, a, t, f"order refused: {reason}")
+                self._ack(a, OrderStatus.REJECTED, t, reason)
+                return
+        self._process_place(a, t)
+
+    def _request_fault(self) -> str:
+        """'' or the injected fault of one order request: reject, http429, http5xx or timeout."""
+        p = self.p
+        u = self.rng.random()
+        for name, rate in (("reject", p.reject_rate), ("http429", p.http429_rate), ("http5xx", p.http5xx_rate),
+                           ("timeout", p.timeout_rate)):
+            if u < rate:
+                return name
+            u -= rate
+        return ""
+
+    def _fault(self, fault: str, a, t: int, message: str, **details) -> None:
+        """Record one injected fault (system_events kind 'fault')."""
+        self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
+        self.records.append(SystemEventRow(a.bot_id, a.coin, "fault", "warning", f"injected fault {fault}: {message}",
+                                           json.dumps({"fault": fault, "cloid": a.cloid, "venue": self.key,
+                                                       **details}, sort_keys=True), t))
+
+    def _process_place(self, a: Place, t: int) -> None:
         book = self.books.get(a.coin)
         if book is None or a.coin not in self.instruments:
             self._ack(a, OrderStatus.REJECTED, t, f"unknown coin {a.coin}")
@@ -179,24 +271,43 @@ class PaperVenue:
         o.queue_ahead = float(book.size_at(o.side, o.px))
         self.resting[o.coin][o.side].setdefault(o.px, []).append(o)
         self.by_cloid[o.cloid] = o
+        if self.persist:
+            self._persist_order(o, 1, t)
         self._ack(a, OrderStatus.OPEN, t, oid=str(o.seq))
 
     def _arrive_cancel(self, a: Cancel, t: int) -> None:
+        if self.faults_on and self.p.timeout_rate and self.rng.random() < self.p.timeout_rate:
+            self._fault("timeout", a, t, "cancel request timed out: applied at the venue, no ack")
+            self._mute_cloid = a.cloid
+            try:
+                self._process_cancel(a, t)
+            finally:
+                self._mute_cloid = ""
+            return
+        self._process_cancel(a, t)
+
+    def _process_cancel(self, a: Cancel, t: int) -> None:
         o = self.by_cloid.get(a.cloid)
         if o is None:
             # Filled, rejected or never seen: the cancel lost the race or had no target.
             self._ack(a, OrderStatus.CANCELLED, t, "cancel: order not open")
             return
-        self._remove(o)
+        self._remove(o, t)
         self._ack(a, OrderStatus.CANCELLED, t)
 
-    def _remove(self, o: SimOrder) -> None:
+    def _remove(self, o: SimOrder, t: int = 0) -> None:
         level = self.resting[o.coin][o.side].get(o.px)
         if level is not None:
             level.remove(o)
             if not level:
                 del self.resting[o.coin][o.side][o.px]
         self.by_cloid.pop(o.cloid, None)
+        if self.persist:
+            self._persist_order(o, 0, t)
+
+    def _persist_order(self, o: SimOrder, is_open: int, t: int) -> None:
+        self.records.append(PaperOrderRow(self.key, o.cloid, o.bot_id, o.coin, o.side, o.px, o.sz, o.filled,
+                                          o.queue_ahead, o.seq, is_open, t))
 
     # ------------------------------------------------------------ taking liquidity
 
@@ -325,7 +436,9 @@ class PaperVenue:
         o.filled += qty
         left = o.sz - o.filled
         if left == 0:
-            self._remove(o)
+            self._remove(o, t)
+        elif self.persist:
+            self._persist_order(o, 1, t)
         counterparty = ""
         if users:
             # Hyperliquid names [buyer, seller]: the counterparty is the other one.
@@ -344,16 +457,60 @@ class PaperVenue:
         key = (bot_id, coin)
         self.ledger[key] = self.ledger.get(key, 0) + side * qty
         self.fills_total += 1
-        self._deliver(Fill(bot_id, coin, cloid, fill_id, side, px, qty, maker, fee, t, left, counterparty), t)
+        f = Fill(bot_id, coin, cloid, fill_id, side, px, qty, maker, fee, t, left, counterparty)
+        self.fill_log.setdefault(bot_id, []).append(f)
+        if self.persist:
+            self.records.append(PaperFillRow(self.key, fill_id, bot_id, coin, cloid, side, px, qty, int(maker), fee,
+                                             left, counterparty, t))
+        if self.faults_on and self.p.drop_fill_rate and self.rng.random() < self.p.drop_fill_rate:
+            self._fault("drop_fill", f, t, f"fill {fill_id} applied at the venue, notification lost",
+                        fill_id=fill_id, side=side, lots=qty)
+            return
+        self._deliver(f, t)
 
     # ------------------------------------------------------------ queries
 
-    def purge_bot(self, bot_id: str) -> int:
+    def purge_bot(self, bot_id: str, now_ms: int = 0) -> int:
         """Remove every resting order of a bot at once (last-resort cleanup); returns the count."""
         orders = self.open_orders(bot_id)
         for o in orders:
-            self._remove(o)
+            self._remove(o, now_ms)
         return len(orders)
+
+    def fills_since(self, bot_id: str, since_ms: int) -> list[Fill]:
+        """The bot's fills in the venue's ledger at or after since_ms (delivered or not)."""
+        log = self.fill_log.get(bot_id, ())
+        out = []
+        for f in reversed(log):
+            if f.ts_ms >= since_ms:
+                out.append(f)
+            elif f.ts_ms < since_ms - 60_000:
+                break  # the log is in processing order; arrival times lag it by far less than this
+        out.reverse()
+        return out
+
+    def reconcile_snapshot(self, bot_id: str, now_ms: int, since_ms: int) -> Reconcile:
+        """The answer to a bot's reconciliation query: its resting orders and fills since since_ms."""
+        orders = tuple(VenueOrder(o.bot_id, o.coin, o.cloid, o.side, o.px, o.sz, o.filled, str(o.seq))
+                       for o in self.open_orders(bot_id))
+        return Reconcile(bot_id, now_ms, since_ms, orders, tuple(self.fills_since(bot_id, since_ms)))
+
+    def restore(self, orders: list[SimOrder], fills: list[Fill]) -> None:
+        """Rebuild the venue's state after a restart: resting orders (in their queue order) and the
+        fill ledger, both as persisted. Call before any market data or action."""
+        for f in sorted(fills, key=lambda x: x.ts_ms):
+            key = (f.bot_id, f.coin)
+            self.ledger[key] = self.ledger.get(key, 0) + f.side * f.sz
+            self.fill_log.setdefault(f.bot_id, []).append(f)
+            n = int(f.fill_id.rsplit(":", 1)[1]) if ":" in f.fill_id else 0
+            self._fills_per_cloid[f.cloid] = max(self._fills_per_cloid.get(f.cloid, 0), n)
+            self.fills_total += 1
+        for o in sorted(orders, key=lambda x: x.seq):
+            if o.coin not in self.resting or o.sz - o.filled <= 0:
+                continue
+            self.resting[o.coin][o.side].setdefault(o.px, []).append(o)
+            self.by_cloid[o.cloid] = o
+            self._seq = max(self._seq, o.seq)
 
     def open_orders(self, bot_id: str | None = None) -> list[SimOrder]:
         """Resting orders, optionally of one bot."""

@@ -34,9 +34,11 @@ class PaperSession:
         self.venue_list = list(venues.values())
         self.bots = {b.bot_id: b for b in bots}
         self.venue_of = {bid: venues[key] for bid, key in bot_venue.items()}
+        self.bots_of_coin: dict[str, list[Bot]] = {}
         for b in bots:
             for coin in b.coins:
                 b.attach_book(coin, books[coin])
+                self.bots_of_coin.setdefault(coin, []).append(b)
         self.limiters = limiters or {}
         self.ticks = 0
         self.records: list = []
@@ -65,6 +67,8 @@ class PaperSession:
             if ev.coin in self.books:
                 for v in self.venue_list:
                     v.on_trade(ev)
+                for bot in self.bots_of_coin.get(ev.coin, ()):
+                    bot.on_trade(ev)
                 self.trades += 1
         elif isinstance(ev, FundingRate):
             for bot in self.bots.values():
@@ -76,6 +80,8 @@ class PaperSession:
                 book.mark_out_of_sync()
             if ev.fatal:
                 self.stopped_coins.add(ev.coin)
+            # On the console too: the message names the file and line of a replay's problem.
+            log.log(logging.ERROR if ev.fatal else logging.WARNING, "feed problem: %s", ev.message)
             self.records.append(SystemEventRow(None, ev.coin, "feed", "error" if ev.fatal else "warning",
                                                ev.message, json.dumps({"fatal": ev.fatal}), now_ms))
 
@@ -89,7 +95,11 @@ class PaperSession:
     def pump(self, now_ms: int) -> None:
         """Deliver every venue event due by now to its bot."""
         for v in self.venue_list:
-            for vev in v.advance(now_ms):
+            due = v.advance(now_ms)
+            # The venue's rows (fault events, its persisted orders and ledger) go to the writer
+            # ahead of the bot rows they cause, so a crash never persists a fill the venue lacks.
+            self._take_venue_records(v)
+            for vev in due:
                 bot = self.bots.get(vev.bot_id)
                 if bot is None:
                     continue
@@ -110,10 +120,37 @@ class PaperSession:
                 venue.submit(a, now_ms)
         except Exception as e:  # noqa: BLE001 - one bot's bug must not stop the others
             self.fail_bot(bot, e, now_ms)
+        if bot.reconcile_due() and bot.bot_id not in self.failed:
+            self.reconcile(bot, now_ms)
         self._collect(bot)
         self.ticks += 1
         if self.ticks % USAGE_EVERY_TICKS == 0:
             self.sample_rate_limits(now_ms)
+
+    def reconcile(self, bot: Bot, now_ms: int, grace_ms: int | None = None, force: bool = False) -> bool:
+        """Answer a bot's reconciliation query from its paper venue and send the cancels it asks
+        for; False when the bot's rate limiter refused the reads (it retries on a later loop).
+        grace_ms: None for the bot's default; 0 at a restart or shutdown (nothing in flight).
+        force: read even while the limiter refuses (start and shutdown only)."""
+        since = bot.begin_reconcile(now_ms, force)
+        if since is None:
+            return False
+        venue = self.venue_of[bot.bot_id]
+        self._take_venue_records(venue)
+        snap = venue.reconcile_snapshot(bot.bot_id, now_ms, since)
+        try:
+            actions = bot.on_reconcile(snap) if grace_ms is None else bot.on_reconcile(snap, grace_ms)
+            for a in actions:
+                venue.submit(a, now_ms)
+        except Exception as e:  # noqa: BLE001 - one bot's bug must not stop the others
+            self.fail_bot(bot, e, now_ms)
+        self._collect(bot)
+        return True
+
+    def _take_venue_records(self, venue: PaperVenue) -> None:
+        if venue.records:
+            self.records.extend(venue.records)
+            venue.records.clear()
 
     def sample_rate_limits(self, now_ms: int) -> None:
         """rate_limit_usage rows for every shared limiter (and a log line)."""
@@ -135,7 +172,7 @@ class PaperSession:
             for a in bot.stop(now_ms, "bot failed"):
                 venue.submit(a, now_ms)
         except Exception:  # noqa: BLE001 - the cancel path itself failed: sweep the venue directly
-            venue.purge_bot(bot.bot_id)
+            venue.purge_bot(bot.bot_id, now_ms)
         bot.status = "failed"
         self._collect(bot)
 
@@ -165,6 +202,8 @@ class PaperSession:
 
     def drain(self) -> list:
         """Take every record produced since the last drain."""
+        for v in self.venue_list:
+            self._take_venue_records(v)
         for bot in self.bots.values():
             self._collect(bot)
         out = self.records

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schema.sql"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 5000
 
 # Migrations from version N to N+1, as SQL scripts. A new file gets schema.sql (the latest) directly.
@@ -39,6 +39,52 @@ INSERT INTO commands_v3 (id, bot_id, command, status, result, ts_ms, acted_ms)
 DROP TABLE commands;
 ALTER TABLE commands_v3 RENAME TO commands;
 CREATE INDEX IF NOT EXISTS idx_commands_status ON commands (status, ts_ms);
+""",
+    # The paper venue's resting orders and fill ledger, and the last nonce per signer (restart).
+    3: """
+CREATE TABLE IF NOT EXISTS paper_orders (
+    venue_key   TEXT NOT NULL,
+    cloid       TEXT NOT NULL,
+    bot_id      TEXT NOT NULL,
+    coin        TEXT NOT NULL,
+    side        INTEGER NOT NULL,       -- 1 buy, -1 sell
+    px_ticks    INTEGER NOT NULL,
+    sz_lots     INTEGER NOT NULL,
+    filled_lots INTEGER NOT NULL,
+    queue_ahead REAL NOT NULL,
+    seq         INTEGER NOT NULL,       -- venue order id
+    open        INTEGER NOT NULL,       -- 1 resting, 0 filled or cancelled
+    ts_ms       INTEGER NOT NULL,
+    PRIMARY KEY (venue_key, cloid)
+);
+CREATE INDEX IF NOT EXISTS idx_paper_orders_open ON paper_orders (venue_key, open);
+CREATE INDEX IF NOT EXISTS idx_paper_orders_bot_coin_ts ON paper_orders (bot_id, coin, ts_ms);
+
+CREATE TABLE IF NOT EXISTS paper_fills (
+    id             INTEGER PRIMARY KEY,
+    venue_key      TEXT NOT NULL,
+    fill_id        TEXT NOT NULL,
+    bot_id         TEXT NOT NULL,
+    coin           TEXT NOT NULL,
+    cloid          TEXT NOT NULL,
+    side           INTEGER NOT NULL,    -- 1 buy, -1 sell
+    px_ticks       INTEGER NOT NULL,
+    sz_lots        INTEGER NOT NULL,
+    maker          INTEGER NOT NULL,
+    fee_usd        REAL NOT NULL,
+    remaining_lots INTEGER NOT NULL,
+    counterparty   TEXT NOT NULL DEFAULT '',
+    ts_ms          INTEGER NOT NULL,
+    UNIQUE (venue_key, fill_id)
+);
+CREATE INDEX IF NOT EXISTS idx_paper_fills_bot_coin_ts ON paper_fills (bot_id, coin, ts_ms);
+
+-- Last nonce issued per signer (schema v4); a restart restores max(last_nonce, now).
+CREATE TABLE IF NOT EXISTS nonces (
+    signer     TEXT PRIMARY KEY,        -- lowercased address
+    last_nonce INTEGER NOT NULL,
+    ts_ms      INTEGER NOT NULL
+);
 """,
 }
 

@@ -96,7 +96,7 @@ def test_bot_pulls_quotes_on_unusable_book(cfg):
     places = b.on_tick("BTC", 10)
     for p in places:
         b.on_venue_event(OrderAck("t", "BTC", p.cloid, OrderStatus.OPEN, 20))
-    acts = b.on_tick("BTC", 10_000)  # book 10 s old: stale
+    acts = b.on_tick("BTC", 7_000)  # book 7 s old: stale (the md-gap kill switch waits 10 s)
     assert sorted(a.cloid for a in acts if isinstance(a, Cancel)) == sorted(p.cloid for p in places)
     assert not any(isinstance(a, Place) for a in acts)
     ev = [r for r in b.drain() if isinstance(r, SystemEventRow) and r.kind == "book"]

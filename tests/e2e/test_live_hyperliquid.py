@@ -1,0 +1,223 @@
+"""End to end: the live runner (`python -m mm_bot.run`, mode testnet) against a local fake Hyperliquid.
+
+Every URL points at tests/fakes/hyperliquid.py on 127.0.0.1 (HL_REST_URL / HL_WS_URL); the fake
+verifies each /exchange signature against the agent key below and speaks the real wire format.
+Covered: subscribe, quote, fill, cancel; a WebSocket drop (reconnect, resubscribe, resync, no order
+placed while the book was stale, a fill made during the outage recorded once); a 429 storm
+(back-off, a rate_limit system event, no crash); a restart after SIGKILL (stray orders cancelled,
+a fill made while down recovered, positions restored and matching the venue); SIGTERM cancels
+every order; the secret key appears nowhere in the output or the DB.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import REPO, assert_positions_reconcile, query
+
+fakes = pytest.importorskip("tests.fakes.hyperliquid")
+if not fakes.FIXTURES.exists():
+    pytest.skip(f"shared fixtures not found: {fakes.FIXTURES}", allow_module_level=True)
+
+from eth_account import Account  # noqa: E402
+
+SECRET = "0x" + "11" * 32
+AGENT = Account.from_key(SECRET).address
+ACCOUNT = "0x" + "22" * 20
+COIN = "DYDX"
+CONFIG = {
+    "bot_id": "hl-live", "venue": "hyperliquid", "mode": "testnet", "coins": [COIN], "loop_ms": 200,
+    "size_notional_usd": 20, "max_per_coin_notional": 200, "max_gross_notional": 400,
+    "max_symbol_notional": 200, "min_spread_bps": 10, "min_replace_ms": 300, "refresh_jitter_ms": 0,
+}
+
+
+def wait_for(cond, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def fake():
+    f = fakes.FakeHyperliquid(AGENT, ACCOUNT).start()
+    yield f
+    f.stop()
+
+
+def start_runner(fake, tmp_path: Path, db: Path) -> subprocess.Popen:
+    import json
+
+    cfg = tmp_path / "live.json"
+    cfg.write_text(json.dumps(CONFIG))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HL_", "WOOFI_", "STANDX_"))}
+    env.update(HL_SECRET_KEY=SECRET, HL_ACCOUNT_ADDRESS=ACCOUNT, HL_REST_URL=fake.rest_url, HL_WS_URL=fake.ws_url)
+    return subprocess.Popen([sys.executable, "-m", "mm_bot.run", "--config", str(cfg), "--db", str(db)],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def stop_runner(proc: subprocess.Popen, sig=signal.SIGTERM) -> tuple[int, str, str]:
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out, err
+
+
+def two_sided(fake):
+    rest = fake.resting()
+    sides = {o["side"] for o in rest if o["coin"] == COIN and o["cloid"]}
+    return rest if sides == {"A", "B"} else None
+
+
+def events(db: Path, kind: str) -> list[tuple]:
+    return query(db, "SELECT severity, message, ts_ms FROM system_events WHERE kind=? ORDER BY id", (kind,))
+
+
+def assert_no_secret(db: Path, *texts: str) -> None:
+    needle = SECRET[2:].lower()
+    for t in texts:
+        assert needle not in t.lower()
+    conn = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        checked = 0
+        for t in tables:
+            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]
+            for c in cols:
+                hits = conn.execute(f"SELECT COUNT(*) FROM {t} WHERE typeof({c})='text' AND lower({c}) LIKE ?",
+                                    (f"%{needle}%",)).fetchone()[0]
+                assert hits == 0, f"secret key found in {t}.{c}"
+                checked += 1
+        assert checked > 50
+    finally:
+        conn.close()
+
+
+def test_live_quote_fill_429_reconnect_and_sigterm(fake, tmp_path):
+    db = tmp_path / "live.db"
+    proc = start_runner(fake, tmp_path, db)
+    try:
+        rest = wait_for(lambda: two_sided(fake), 20, "a bid and an ask resting at the fake")
+        # Subscriptions: book + trades of the coin, orderUpdates + userFills of the account.
+        subs = [e["sub"] for e in fake.entries("ws") if e["event"] == "subscribe"]
+        assert {"type": "l2Book", "coin": COIN} in subs and {"type": "trades", "coin": COIN} in subs
+        assert {"type": "orderUpdates", "user": ACCOUNT} in subs and {"type": "userFills", "user": ACCOUNT} in subs
+        # Reads are made for the account, never the agent; orders are ALO with our cloids.
+        users = {e["user"] for e in fake.entries("info") if e["user"]}
+        assert users == {ACCOUNT}
+        orders = [e for e in fake.entries("exchange") if e["type"] == "order"]
+        assert orders and all(t == "Alo" for e in orders for t in e["tifs"])
+        assert all(o["tif"] == "Alo" and o["cloid"].startswith("0x") for o in rest)
+        armed = [e for e in fake.entries("exchange") if e["type"] == "scheduleCancel"]
+        assert armed and armed[0]["time"] is not None
+
+        # A trade prints through our bid: a fills row (maker, exact lots) and a position.
+        fill = fake.trade_through(COIN, "B")
+        assert fill is not None
+        row = wait_for(lambda: query(db, "SELECT bot_id, side, size_lots, maker, cloid FROM fills WHERE fill_id=?",
+                                     (str(fill["tid"]),)), 10, "the fill in the DB")
+        assert row[0] == ("hl-live", "buy", 94, 1, fill["cloid"])
+        wait_for(lambda: two_sided(fake), 10, "the bid placed again")
+
+        # 429 storm: the next requests get HTTP 429; the runner backs off and carries on.
+        fake.fail_next(3)
+        assert fake.trade_through(COIN, "A") is not None  # the ask must be placed again -> 429s
+        wait_for(lambda: [e for e in events(db, "rate_limit") if e[0] == "warning"], 15, "a rate_limit event")
+        wait_for(lambda: two_sided(fake), 20, "quotes back after the back-off")
+        assert proc.poll() is None, "runner died during the 429 storm"
+        assert len(fake.entries("http_error")) == 3
+
+        # WebSocket drop: no l2Book for 2 s on the new connection; a fill happens during the outage.
+        n_subs = len(subs)
+        drop_t = int(time.time() * 1000)
+        assert fake.drop_ws(book_delay_s=2.0) == 1
+        lost = fake.trade_through(COIN, "B")
+        wait_for(lambda: [e for e in fake.entries("ws") if e["event"] == "first_book" and e["t"] > drop_t],
+                 20, "a fresh l2Book after the reconnect")
+        first_book = min(e["t"] for e in fake.entries("ws") if e["event"] == "first_book" and e["t"] > drop_t)
+        resubs = [e for e in fake.entries("ws") if e["event"] == "subscribe" and e["t"] > drop_t]
+        assert len(resubs) == n_subs, "every subscription sent again"
+        placed_stale = [e for e in fake.entries("exchange")
+                        if e["type"] == "order" and drop_t + 100 < e["t"] < first_book]
+        assert not placed_stale, f"orders placed while the book was stale: {placed_stale}"
+        wait_for(lambda: two_sided(fake), 15, "quotes back after the reconnect")
+        assert [e for e in events(db, "feed") if "reconnected" in e[1]]
+        if lost is not None:
+            wait_for(lambda: query(db, "SELECT 1 FROM fills WHERE fill_id=?", (str(lost["tid"]),)), 10,
+                     "the fill made during the outage")
+    finally:
+        rc, out, err = stop_runner(proc)
+    assert rc == 0, err[-3000:]
+    assert fake.resting() == [], "SIGTERM must leave no order resting"
+    last_sched = [e for e in fake.entries("exchange") if e["type"] == "scheduleCancel"][-1]
+    assert last_sched["time"] is None, "dead man's switch disarmed at a clean exit"
+    stop = [e for e in events(db, "stop") if e[1].startswith("runner stopped")]
+    assert stop and stop[-1][0] == "info" and "open orders on the venue: 0" in stop[-1][1]
+    # Every fill once; position rows equal the signed fills; equal to the venue's position.
+    assert_positions_reconcile(db)
+    pos = query(db, "SELECT size_lots FROM positions WHERE bot_id='hl-live' AND coin=?", (COIN,))[0][0]
+    assert Decimal(pos) / 10 == fake.position(COIN)
+    ids = [r[0] for r in query(db, "SELECT fill_id FROM fills")]
+    assert len(ids) == len(set(ids)) == len(fake.entries("fill"))
+    if query(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='nonces'"):
+        assert query(db, "SELECT signer FROM nonces") == [(AGENT.lower(),)], "the agent's last nonce is saved"
+    assert_no_secret(db, out, err)
+
+
+def test_restart_reconciles_orders_and_positions(fake, tmp_path):
+    db = tmp_path / "restart.db"
+    proc = start_runner(fake, tmp_path, db)
+    try:
+        wait_for(lambda: two_sided(fake), 20, "quotes of the first run")
+        fill = fake.trade_through(COIN, "B")
+        wait_for(lambda: query(db, "SELECT 1 FROM fills WHERE fill_id=?", (str(fill["tid"]),)), 10, "fill 1")
+        wait_for(lambda: two_sided(fake), 10, "the bid placed again")
+        time.sleep(0.6)  # let the writer land the new order rows
+    finally:
+        proc.kill()  # no clean shutdown: orders stay resting
+        proc.communicate(timeout=10)
+    leftovers = fake.resting()
+    assert len(leftovers) == 2
+    # A fill while the runner is down, on an order the DB knows.
+    down_fill = fake.trade_through(COIN, "B")
+    assert down_fill is not None
+    leftover_oids = {o["oid"] for o in fake.resting()}
+    restart_t = int(time.time() * 1000)
+
+    proc = start_runner(fake, tmp_path, db)
+    try:
+        wait_for(lambda: two_sided(fake) and not ({o["oid"] for o in fake.resting()} & leftover_oids), 20,
+                 "leftover orders cancelled and fresh quotes")
+        ex = [e for e in fake.entries("exchange") if e["t"] >= restart_t]
+        cancel_t = max(e["t"] for e in ex if e["type"] == "cancel" and set(e["targets"]) & leftover_oids)
+        first_order_t = min(e["t"] for e in ex if e["type"] == "order")
+        assert cancel_t <= first_order_t, "strays cancelled before quoting"
+        wait_for(lambda: len([e for e in events(db, "reconcile") if e[2] >= restart_t]) >= 3, 5,
+                 "the start-up reconcile events")
+        rec = [m for _, m, t in events(db, "reconcile") if t >= restart_t]
+        assert any("recovered 1 fill" in m for m in rec), rec
+        assert any("start: cancelled 1 open order" in m for m in rec), rec
+        assert any("matches the venue" in m for m in rec), rec
+    finally:
+        rc, out, err = stop_runner(proc)
+    assert rc == 0, err[-3000:]
+    assert fake.resting() == []
+    venue = fake.position(COIN)
+    assert venue == Decimal(fill["sz"]) + Decimal(down_fill["sz"])
+    pos = query(db, "SELECT size_lots FROM positions WHERE bot_id='hl-live' AND coin=?", (COIN,))[0][0]
+    assert Decimal(pos) / 10 == venue
+    assert query(db, "SELECT COUNT(*) FROM fills WHERE fill_id=?", (str(down_fill["tid"]),))[0][0] == 1
+    assert_positions_reconcile(db)
+    assert_no_secret(db, out, err)
