@@ -77,6 +77,7 @@ HOUR_MS = 3_600_000
 # The optimizer looks at its window at most this often (and only with enough fills).
 AUTOTUNE_EVERY_MS = 300_000
 DEFAULT_MAX_BOOK_AGE_MS = 5_000
+VAR_EVERY_MS = 1_000
 # A kill / stop flatten that could not close a coin yet (spread too wide, book unusable, IOC
 # rejected or partly filled) is tried again at most this often while the bot stays down.
 FLATTEN_RETRY_MS = 1_000
@@ -177,6 +178,8 @@ class Bot:
         self.starting_equity = starting_equity_usd
         self.loss = LossGuard(LossLimits.from_config(cfg), starting_equity_usd)
         self.size_mult = 1.0
+        self._var_key: tuple = ()
+        self._var_value = 0.0
         self.kills = KillSwitches(KillParams.from_config(cfg), start_ms, coins=tuple(cfg.coins))
         self.loop_guard = LoopGuard(cfg.loop_min_holding_ms)
         self.amends = AmendLimiter(cfg.max_amends_per_sec)
@@ -294,7 +297,7 @@ class Bot:
         wanted = set()
         mark = book.mid2() // 2
         exposures = self._exposures()
-        var = self._var()
+        var = self._var(now_ms)
         equity = self._equity()
         for q in targets:
             wanted.add(q.slot)
@@ -363,14 +366,23 @@ class Bot:
                                     self.orders.resting_lots(c, SELL), mark))
         return out
 
-    def _var(self) -> float:
-        """Portfolio VaR 95% in USD of the current positions (historical, from recent mids)."""
+    def _var(self, now_ms: int) -> float:
+        """Portfolio VaR 95% in USD of the current positions (historical, from recent mids).
+
+        Returns are sampled once a second, so the figure is recomputed at most once a second or
+        when a position changed (a fill), not on every quoting-loop pass.
+        """
+        key = (now_ms // VAR_EVERY_MS, tuple(cs.position.lots for cs in self.coins.values()))
+        if key == self._var_key:
+            return self._var_value
         pos = {}
         for c, cs in self.coins.items():
             if cs.position.lots and cs.book is not None and cs.book.best_bid and cs.book.best_ask:
                 mid = cs.book.mid2() * cs.inst.tick_size / 2
                 pos[c] = (1 if cs.position.lots > 0 else -1) * cs.position.notional_usd(mid)
-        return self.returns.var95(pos) if pos else 0.0
+        self._var_key = key
+        self._var_value = self.returns.var95(pos) if pos else 0.0
+        return self._var_value
 
     def _guards(self, now_ms: int) -> list[Action] | None:
         """Kill switches and loss controls, bot-wide; actions when one acted, else None."""
@@ -829,6 +841,7 @@ class Bot:
 
     def _minute_rows(self, cs: CoinState, start_ms: int, end_ms: int) -> None:
         """performance_metrics rows (the minute and the rolling window), the hour's uptime, autotune."""
+        self.orders.forget_terminal()
         targets = cs.cfg.ti_proxy
         minute = cs.ti.snapshot(start_ms, end_ms)
         self.records.append(minute.metric_row(self.bot_id, cs.coin, ti_score(minute, targets)))

@@ -49,13 +49,16 @@ class OrderCoordinator:
         self.orders: dict[str, Order] = {}
         # (coin, slot) -> cloid of the live order holding that slot.
         self.slots: dict[tuple[str, str], str] = {}
+        # coin -> cloid -> order, for the live (non-terminal) ones only: the quoting loop asks for
+        # them several times a pass, and scanning every order ever placed grew with the run.
+        self._live: dict[str, dict[str, Order]] = {}
         self.records: list = []
 
     # ------------------------------------------------------------ queries
 
     def live(self, coin: str) -> list[Order]:
         """Live (non-terminal) orders of a coin."""
-        return [o for o in self.orders.values() if o.coin == coin and o.status not in TERMINAL]
+        return list(self._live.get(coin, {}).values())
 
     def slot_order(self, coin: str, slot: str) -> Order | None:
         cloid = self.slots.get((coin, slot))
@@ -63,8 +66,7 @@ class OrderCoordinator:
 
     def resting_lots(self, coin: str, side: int) -> int:
         """Remaining lots of live orders on one side of a coin."""
-        return sum(o.remaining for o in self.orders.values()
-                   if o.coin == coin and o.side == side and o.status not in TERMINAL)
+        return sum(o.remaining for o in self._live.get(coin, {}).values() if o.side == side)
 
     # ------------------------------------------------------------ transitions
 
@@ -167,6 +169,7 @@ class OrderCoordinator:
         o = Order(cloid, self.bot_id, coin, side, px, sz, tif, STRAY_SLOT, created_ms, status,
                   min(filled, sz), created_ms if status != OrderStatus.PENDING else 0, venue_oid=venue_oid)
         self.orders[cloid] = o
+        self._index(o)
         return o
 
     def retry_cancel(self, o: Order) -> None:
@@ -174,7 +177,8 @@ class OrderCoordinator:
         o.cancel_requested = False
 
     def forget_terminal(self, keep: int = 2000) -> None:
-        """Drop the oldest ended orders beyond `keep` (their rows are already written)."""
+        """Drop the oldest ended orders beyond `keep` (their rows are already written), so a
+        long run's memory stays flat; late acks or fills of a forgotten order are ignored."""
         if len(self.orders) <= keep * 2:
             return
         ended = [c for c, o in self.orders.items() if o.status in TERMINAL]
@@ -188,7 +192,16 @@ class OrderCoordinator:
         if self.slots.get(key) == o.cloid:
             del self.slots[key]
 
+    def _index(self, o: Order) -> None:
+        live = self._live.setdefault(o.coin, {})
+        if o.status in TERMINAL:
+            live.pop(o.cloid, None)
+        else:
+            live[o.cloid] = o
+
     def _emit(self, o: Order, now_ms: int, event: str, detail: str = "") -> None:
+        # Every transition passes here, so the live index follows every status change.
+        self._index(o)
         inst = self.instruments[o.coin]
         self.records.append(OrderEventRow(self.bot_id, o.coin, o.cloid, event, detail, now_ms))
         self.records.append(OrderRow(

@@ -335,7 +335,7 @@ def test_pre_trade_var_shrinks_then_stops_the_adding_side(tmp_path):
     full = shrink.targets()
     acts = shrink.tick(21_000)
     sizes = {a.side: a.sz for a in acts if isinstance(a, Place)}
-    var = shrink.bot._var()
+    var = shrink.bot._var(21_000)
     assert 0.5 < var < 0.75
     assert sizes[SELL] == full[SELL]  # reduces the long: never shrunk
     assert sizes[BUY] == int(full[BUY] * 0.5 / var + 1e-9) < full[BUY]
