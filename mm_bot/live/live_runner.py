@@ -40,11 +40,12 @@ from mm_bot.core.bot import Bot
 from mm_bot.core.compliance import SelfMatchRegistry
 from mm_bot.core.nonces import NonceAllocator
 from mm_bot.core.ratelimit import DualRateLimiter, LimiterPolicy, VenueLimits
-from mm_bot.core.records import BotRow, CommandRow, RateLimitRow, SystemEventRow
+from mm_bot.core.records import BotRow, RateLimitRow, SystemEventRow
 from mm_bot.core.types import BookUpdate, Cancel, Fill, OrderAck, OrderStatus, Place, TradePrint
 from mm_bot.live.aio import wait_event
 from mm_bot.live.clock import wall_ms
-from mm_bot.live.runner import COMMAND_POLL_S, CONSOLE_EVERY_S, RunStats
+from mm_bot.live.commands import poll_commands
+from mm_bot.live.runner import CONSOLE_EVERY_S, RunStats
 from mm_bot.store.db import pragma_statements
 from mm_bot.store.writer import AsyncWriter
 from mm_bot.venues.hyperliquid.gateway import GatewayError, HyperliquidGateway, split_places
@@ -392,24 +393,8 @@ class LiveRunner:
                         log.info("%s", b.status_line(coin, now))
 
     async def _command_task(self, conn) -> None:
-        while not self.stop_event.is_set():
-            try:
-                async with conn.execute("SELECT id, bot_id, coin, command, ts_ms FROM commands "
-                                        "WHERE status='new' ORDER BY id") as cur:
-                    rows = await cur.fetchall()
-            except aiosqlite.Error as e:
-                log.warning("cannot read commands: %s", e)
-                rows = []
-            for cid, bot_id, coin, command, ts in rows:
-                now = wall_ms()
-                status, result = self.apply_command(bot_id, command, now, coin)
-                self.records.append(CommandRow(cid, bot_id, coin, command, status, result, ts, now))
-                self._event("command", "info" if status == "done" else "warning",
-                            f"command {cid} {command} {bot_id or '(all bots)'}: {status}: {result}", now,
-                            command_id=cid, command=command, bot_id=bot_id)
-            if rows:
-                self._flush()
-            await wait_event(self.stop_event, COMMAND_POLL_S)
+        # A lambda, not a bound append: the records list is swapped at every flush.
+        await poll_commands(conn, self.stop_event, self.apply_command, lambda r: self.records.append(r), self._flush)
 
     def apply_command(self, bot_id: str | None, command: str, now: int, coin: str | None = None
                       ) -> tuple[str, str]:

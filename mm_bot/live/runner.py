@@ -19,9 +19,10 @@ import aiosqlite
 
 from mm_bot.core.bot import Bot
 from mm_bot.core.nonces import NonceAllocator
-from mm_bot.core.records import BotRow, CommandRow, SystemEventRow
+from mm_bot.core.records import BotRow, SystemEventRow
 from mm_bot.live.aio import wait_event
 from mm_bot.live.clock import wall_ms
+from mm_bot.live.commands import poll_commands
 from mm_bot.sim.session import PaperSession
 from mm_bot.store.db import pragma_statements
 from mm_bot.store.paper_state import RestoreSummary, nonce_rows
@@ -29,7 +30,6 @@ from mm_bot.store.writer import AsyncWriter
 
 log = logging.getLogger("mm_bot.runner")
 
-COMMAND_POLL_S = 0.2
 CONSOLE_EVERY_S = 10.0
 
 
@@ -140,25 +140,13 @@ class PaperRunner:
 
     async def _command_task(self, conn) -> None:
         """Poll the commands table (scripts/kill.py) and act within COMMAND_POLL_S."""
-        while not self.stop_event.is_set():
-            try:
-                async with conn.execute("SELECT id, bot_id, coin, command, ts_ms FROM commands "
-                                        "WHERE status='new' ORDER BY id") as cur:
-                    rows = await cur.fetchall()
-            except aiosqlite.Error as e:
-                log.warning("cannot read commands: %s", e)
-                rows = []
-            for cid, bot_id, coin, command, ts in rows:
-                now = wall_ms()
-                status, result = self.apply_command(bot_id, command, now, coin)
-                self.session.records.append(CommandRow(cid, bot_id, coin, command, status, result, ts, now))
-                self._process_event("command", "info" if status == "done" else "warning",
-                                    f"command {cid} {command} {bot_id or '(all bots)'}: {status}: {result}", now,
-                                    command_id=cid, command=command, bot_id=bot_id)
-            if rows:
-                self.venue_kick.set()
-                self._flush()
-            await wait_event(self.stop_event, COMMAND_POLL_S)
+
+        def after() -> None:
+            self.venue_kick.set()
+            self._flush()
+
+        # A lambda, not a bound append: the session swaps its records list at every drain.
+        await poll_commands(conn, self.stop_event, self.apply_command, lambda r: self.session.records.append(r), after)
 
     def apply_command(self, bot_id: str | None, command: str, now: int, coin: str | None = None
                       ) -> tuple[str, str]:
