@@ -808,6 +808,9 @@ class Bot:
         if o is not None and o.status == OrderStatus.FILLED:
             cs.ti.on_order_done(f.cloid, f.ts_ms)
             self.self_match.remove(f.cloid)
+            # min_replace_ms paces replacements (our cancels), not refills: a slot a fill emptied
+            # is quoted again on the next loop, so the side is not left bare.
+            cs.last_place_ms.pop(o.slot, None)
         self.loop_guard.on_fill(f.coin, f.side, f.ts_ms)
         self.records.append(FillRow(self.venue, f.fill_id, self.bot_id, f.coin, f.cloid, side_name(f.side),
                                     price, size, f.sz, int(f.maker), f.fee_usd, notional, mid, spread,
