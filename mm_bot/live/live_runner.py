@@ -44,7 +44,7 @@ from mm_bot.core.records import BotRow, RateLimitRow, SystemEventRow
 from mm_bot.core.types import BookUpdate, Cancel, Fill, OrderAck, OrderStatus, Place, TradePrint
 from mm_bot.live.aio import wait_event
 from mm_bot.live.clock import wall_ms
-from mm_bot.live.commands import poll_commands
+from mm_bot.live.commands import apply_command, poll_commands
 from mm_bot.live.runner import CONSOLE_EVERY_S, RunStats
 from mm_bot.store.db import pragma_statements
 from mm_bot.store.writer import AsyncWriter
@@ -398,36 +398,9 @@ class LiveRunner:
 
     def apply_command(self, bot_id: str | None, command: str, now: int, coin: str | None = None
                       ) -> tuple[str, str]:
-        targets = [b for b in self.bots.values() if bot_id is None or b.bot_id == bot_id]
-        if not targets:
-            return "failed", f"no bot '{bot_id}' in this runner"
-        if coin is not None and any(coin not in b.coins for b in targets):
-            return "failed", f"coin '{coin}' is not traded by the targeted bot(s)"
-        if command == "stop" and bot_id is None:
-            self.request_stop("command stop")
-            return "done", "runner stopping"
-        done = []
-        for bot in targets:
-            if bot.status in ("stopped", "failed"):
-                continue
-            if command == "pause":
-                self.submit(bot, bot.pause(now, "manual command"))
-            elif command == "resume":
-                bot.resume(now, "manual command")
-            elif command == "stop":
-                self.submit(bot, bot.stop(now, "manual command"))
-                bot.event("stop", "info", "bot stopped (manual command)", now, reason="manual command")
-            elif command == "flatten":
-                self.submit(bot, bot.pause(now, "manual flatten"))
-                self.submit(bot, bot.flatten(now, "manual command", coin))
-            elif command == "take_profit":
-                self.submit(bot, bot.take_profit_now(now, coin))
-            else:
-                return "failed", f"unknown command '{command}'"
-            done.append(bot.bot_id)
-            cfg = self.configs[bot.bot_id]
-            self.records.append(BotRow(bot.bot_id, cfg.venue, cfg.mode, cfg.to_json(), bot.status, now))
-        return "done", f"{command}: {', '.join(done) or 'no running bot'}"
+        """Carry out one manual command; returns (status, result). coin narrows flatten/take_profit."""
+        return apply_command(list(self.bots.values()), bot_id, command, now, coin, self.submit, self.request_stop,
+                             lambda r: self.records.append(r), self.configs, lambda cfg: cfg.mode)
 
     # ------------------------------------------------------------ start-up
 

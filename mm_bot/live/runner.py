@@ -22,7 +22,7 @@ from mm_bot.core.nonces import NonceAllocator
 from mm_bot.core.records import BotRow, SystemEventRow
 from mm_bot.live.aio import wait_event
 from mm_bot.live.clock import wall_ms
-from mm_bot.live.commands import poll_commands
+from mm_bot.live.commands import apply_command, poll_commands
 from mm_bot.sim.session import PaperSession
 from mm_bot.store.db import pragma_statements
 from mm_bot.store.paper_state import RestoreSummary, nonce_rows
@@ -151,37 +151,9 @@ class PaperRunner:
     def apply_command(self, bot_id: str | None, command: str, now: int, coin: str | None = None
                       ) -> tuple[str, str]:
         """Carry out one manual command; returns (status, result). coin narrows flatten/take_profit."""
-        targets = [b for b in self.bots if bot_id is None or b.bot_id == bot_id]
-        if not targets:
-            return "failed", f"no bot '{bot_id}' in this runner"
-        if coin is not None and any(coin not in b.coins for b in targets):
-            return "failed", f"coin '{coin}' is not traded by {', '.join(b.bot_id for b in targets if coin not in b.coins)}"
-        if command == "stop" and bot_id is None:
-            self.request_stop("command stop")
-            return "done", "runner stopping"
-        done = []
-        for bot in targets:
-            if bot.status in ("stopped", "failed"):
-                continue
-            if command == "pause":
-                self.session.submit(bot, bot.pause(now, "manual command"), now)
-            elif command == "resume":
-                bot.resume(now, "manual command")
-            elif command == "stop":
-                self.session.submit(bot, bot.stop(now, "manual command"), now)
-                bot.event("stop", "info", "bot stopped (manual command)", now, reason="manual command")
-            elif command == "flatten":
-                # Pause first so the quoter does not rebuild the position being closed.
-                self.session.submit(bot, bot.pause(now, "manual flatten"), now)
-                self.session.submit(bot, bot.flatten(now, "manual command", coin), now)
-            elif command == "take_profit":
-                self.session.submit(bot, bot.take_profit_now(now, coin), now)
-            else:
-                return "failed", f"unknown command '{command}'"
-            done.append(bot.bot_id)
-            cfg = self.configs[bot.bot_id]
-            self.session.records.append(BotRow(bot.bot_id, cfg.venue, "paper", cfg.to_json(), bot.status, now))
-        return "done", f"{command}: {', '.join(done) or 'no running bot'}"
+        return apply_command(self.bots, bot_id, command, now, coin,
+                             lambda bot, acts: self.session.submit(bot, acts, now), self.request_stop,
+                             lambda r: self.session.records.append(r), self.configs, lambda cfg: "paper")
 
     # ------------------------------------------------------------ lifecycle
 
