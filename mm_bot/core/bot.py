@@ -21,6 +21,9 @@ from mm_bot.core.exits import (
     BailoutParams,
     BailoutTracker,
     ExitOrder,
+    ExitResult,
+    LadderParams,
+    TakeProfitLadder,
     TakeProfitParams,
     flatten_order,
     take_profit,
@@ -78,6 +81,8 @@ HOUR_MS = 3_600_000
 AUTOTUNE_EVERY_MS = 300_000
 DEFAULT_MAX_BOOK_AGE_MS = 5_000
 VAR_EVERY_MS = 1_000
+# Slots of exit orders: the quoting loop neither counts them as quotes nor sweeps them.
+EXIT_SLOTS = frozenset({"exit", "flatten"})
 # A kill / stop flatten that could not close a coin yet (spread too wide, book unusable, IOC
 # rejected or partly filled) is tried again at most this often while the bot stays down.
 FLATTEN_RETRY_MS = 1_000
@@ -116,6 +121,9 @@ class CoinState:
     book_ok: bool = False
     last_place_ms: dict[str, int] = field(default_factory=dict)
     flatten_sent_ms: int = -(10**15)
+    ladder: TakeProfitLadder | None = None
+    exit_cloid: str = ""
+    exit_expires_ms: int = 0
     signals: SignalState | None = None
     margin_warned: set[int] = field(default_factory=set)
 
@@ -208,6 +216,8 @@ class Bot:
             cs.signals = SignalState(SignalParams.from_config(ccfg))
             cs.bailout = BailoutTracker(BailoutParams.from_config(ccfg))
             cs.tp = TakeProfitParams.from_config(ccfg, taker_fee_bps)
+            if ccfg.enhanced_take_profit_enabled:
+                cs.ladder = TakeProfitLadder(LadderParams.from_config(ccfg))
             cs.ti = TiTracker(window_ms=int(ccfg.autotune_window_minutes * MINUTE_MS))
             if ccfg.autotune_enabled:
                 cs.tuner = TiOptimizer(
@@ -287,10 +297,11 @@ class Bot:
             acts = self.flatten(now_ms, "flatten on start")
             if acts:
                 return acts
-        exit_actions = self._exits(cs, now_ms)
-        if exit_actions:
-            # Quotes wait for the exit's result: it changes the position they are sized on.
-            return self._send_cancels(cs, self.orders.live(coin), now_ms, "exit") + exit_actions
+        exit_actions, exiting = self._exits(cs, now_ms)
+        if exiting:
+            # Quotes wait while an exit works: its result changes the position they are sized on.
+            quotes = [o for o in self.orders.live(coin) if o.slot not in EXIT_SLOTS]
+            return self._send_cancels(cs, quotes, now_ms, "exit") + exit_actions
         targets = target_quotes(cs.inst, book, cs.position.lots, cs.params, cs.signals.signals(now_ms))
         cancels: list = []
         places: list = []
@@ -328,7 +339,8 @@ class Bot:
             places.append((q, sz))
         # Live orders whose slot no longer has a target (side stopped, fewer levels).
         for o in self.orders.live(coin):
-            if o.slot not in wanted and not o.cancel_requested and o.status != OrderStatus.PENDING:
+            if (o.slot not in wanted and o.slot not in EXIT_SLOTS and not o.cancel_requested
+                    and o.status != OrderStatus.PENDING):
                 cancels.append(o)
         actions = self._send_cancels(cs, cancels, now_ms, "requote")
         for q, sz in self._grant(places, RequestKind.PLACE, now_ms):
@@ -429,19 +441,48 @@ class Bot:
             out += self.flatten(now_ms, self.flatten_retry)
         return out
 
-    def _exits(self, cs: CoinState, now_ms: int) -> list[Action]:
-        """Bailout and take-profit exits of a coin's position (IOC, reduce-only)."""
-        if cs.position.lots == 0 or any(o.slot == "exit" for o in self.orders.live(cs.coin)):
-            return []
+    def _exits(self, cs: CoinState, now_ms: int) -> tuple[list[Action], bool]:
+        """Bailout and take-profit exits of a coin's position (reduce-only).
+
+        Returns (actions, exiting): exiting is True while an exit order is out or just sent.
+        Plain take profit is one IOC; with enhanced_take_profit_enabled it walks the ladder of
+        core/exits.TakeProfitLadder (post-only at our touch, IOC at the touch, IOC at the
+        slippage bound, aggressive GTC), a resting step cancelled when it expires.
+        """
+        live_exit = [o for o in self.orders.live(cs.coin) if o.slot == "exit"]
+        if live_exit:
+            o = live_exit[0]
+            if cs.exit_expires_ms and now_ms >= cs.exit_expires_ms and not o.cancel_requested:
+                return self._send_cancels(cs, [o], now_ms, "take-profit step expired"), True
+            return [], True
+        if cs.exit_cloid:
+            # The last exit order ended: its outcome moves the ladder.
+            done = self.orders.orders.get(cs.exit_cloid)
+            if cs.ladder is not None and cs.ladder.active and done is not None:
+                cs.ladder.on_result(ExitResult.FILLED if done.filled >= done.sz
+                                    else ExitResult.PARTIAL if done.filled else ExitResult.NOTHING)
+            cs.exit_cloid, cs.exit_expires_ms = "", 0
         p = cs.position
+        if p.lots == 0:
+            if cs.ladder is not None:
+                cs.ladder.cancel()
+            return [], False
         order = cs.bailout.update(now_ms, cs.inst, p.lots, p.avg_entry, cs.book)
         kind = "bailout"
         if order is None:
-            order = take_profit(cs.inst, p.lots, p.avg_entry, cs.book, cs.tp)
             kind = "take_profit"
+            if cs.ladder is None:
+                order = take_profit(cs.inst, p.lots, p.avg_entry, cs.book, cs.tp)
+            else:
+                if not cs.ladder.active and take_profit(cs.inst, p.lots, p.avg_entry, cs.book, cs.tp) is not None:
+                    cs.ladder.start()
+                order = cs.ladder.order(now_ms, cs.inst, p.lots, cs.book) if cs.ladder.active else None
         if order is None:
-            return []
-        return self._send_exit(cs, order, kind, now_ms)
+            return [], False
+        acts = self._send_exit(cs, order, kind, now_ms)
+        if acts:
+            cs.exit_cloid, cs.exit_expires_ms = acts[0].cloid, order.expires_ms
+        return acts, bool(acts)
 
     def _send_exit(self, cs: CoinState, order: ExitOrder, kind: str, now_ms: int) -> list[Action]:
         if not self._grant([order], RequestKind.PLACE, now_ms):

@@ -184,3 +184,35 @@ def test_funding_is_paid_by_longs_and_received_by_shorts(cfg):
     b.restore_position("BTC", -100000, 60000.0, 0.0, 0.0, 0)
     b.on_funding("BTC", 0.0001, 20)
     assert b.coins["BTC"].position.funding_usd == pytest.approx(0.0)  # short received 6 back
+
+
+def test_enhanced_take_profit_walks_the_ladder(tmp_path):
+    p = tmp_path / "tp.json"
+    p.write_text('{"bot_id": "tp", "coins": ["BTC"], "enhanced_take_profit_enabled": true, '
+                 '"take_profit_min_bps": 1, "take_profit_min_usd": 0.01, "inv_skew_strength": 0, '
+                 '"width_vol_mult": 0, "min_replace_ms": 0, "refresh_jitter_ms": 0}')
+    b = Bot(load_config_file(p), {"BTC": INST}, "paper", 1.5, start_ms=0, taker_fee_bps=0.0)
+    bk = book(60600, 60601, ts=0)
+    b.attach_book("BTC", bk)
+    b.restore_position("BTC", 2000, 60000.0, 0.0, 0.0, 0)  # long 0.02 BTC, 1 % in profit
+    acts = b.on_tick("BTC", 100)
+    (step1,) = [a for a in acts if isinstance(a, Place)]
+    # Step 1: post-only at our own touch (a long sells at the best ask), reduce-only.
+    assert (step1.side, step1.px, step1.tif.value, step1.sz, step1.reduce_only) == (SELL, 60601, "alo", 2000, True)
+    b.on_venue_event(OrderAck("tp", "BTC", step1.cloid, OrderStatus.OPEN, 150))
+    assert b.on_tick("BTC", 1000) == []  # resting, not expired: quotes wait
+    acts = b.on_tick("BTC", 2200)  # expired after 2 s: cancelled
+    assert [a.cloid for a in acts if isinstance(a, Cancel)] == [step1.cloid]
+    b.on_venue_event(OrderAck("tp", "BTC", step1.cloid, OrderStatus.CANCELLED, 2300))
+    acts = b.on_tick("BTC", 2400)
+    (step2,) = [a for a in acts if isinstance(a, Place)]
+    # Step 2: IOC at the opposite touch (the best bid).
+    assert (step2.side, step2.px, step2.tif.value) == (SELL, 60600, "ioc")
+    b.on_venue_event(Fill("tp", "BTC", step2.cloid, "x1", SELL, 60600, 2000, False, 0.0, 2500))
+    assert b.coins["BTC"].position.lots == 0
+    acts = b.on_tick("BTC", 2600)
+    assert b.coins["BTC"].ladder.active is False
+    # Quoting again: the ask at once, the bid once loop_min_holding_ms (1 s) has passed since the sell.
+    assert {a.side for a in acts if isinstance(a, Place)} == {SELL}
+    acts = b.on_tick("BTC", 3600)
+    assert {a.side for a in acts if isinstance(a, Place)} == {BUY}
