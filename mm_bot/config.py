@@ -219,6 +219,7 @@ class BotConfig:
     requote_threshold_bps: float
     stale_order_seconds: float
     proximity_guard_bps: float
+    uptime_target_minutes: float
     fixed_size_base: float | None
     max_position_base: float | None
     # risk

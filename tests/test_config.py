@@ -61,6 +61,7 @@ BUILT = {
     "flatten_max_spread_bps",
     "flatten_max_slippage_bps",
     "batch_orders",
+    "uptime_target_minutes",
     "enhanced_take_profit_enabled",
     "emergency_stop_loss_pct",
     "portfolio_pause_threshold_pct",

@@ -895,7 +895,7 @@ class Bot:
         hour = (end_ms - 1) // HOUR_MS * HOUR_MS
         up = cs.ti.snapshot(hour, end_ms)
         self.records.append(UptimeRow(self.bot_id, cs.coin, hour, up.two_sided_s, up.observed_s,
-                                      targets.target_two_sided_uptime * 60, end_ms))
+                                      cs.cfg.uptime_target_minutes, end_ms))
         if cs.tuner is not None:
             window = cs.ti.rolling(end_ms, int(cs.cfg.autotune_window_minutes * MINUTE_MS))
             nudge = cs.tuner.evaluate(window, end_ms)
