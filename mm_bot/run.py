@@ -27,6 +27,10 @@ log = logging.getLogger("mm_bot")
 
 EXIT_CONFIG = 2
 
+# The environment variable that identifies a venue account's wallet (hashed, never shown).
+WALLET_IDENTITY_ENV = {"hyperliquid": "HL_ACCOUNT_ADDRESS", "woofi_pro": "WOOFI_ACCOUNT_ID",
+                       "standx": "STANDX_REQUEST_SIGNING_KEY"}
+
 # error_burst: the paper venue rejects every order arriving in this window (ms after start).
 ERROR_BURST_START_MS = 20_000
 ERROR_BURST_MS = 15_000
@@ -178,6 +182,8 @@ def _refuse_or_run_live(configs: list) -> None:
             problems.append(f"{c.source}: bot '{c.bot_id}': live trading on {c.venue} is not available in this "
                             "version; run paper mode with --simulate")
     if not problems:
+        problems = wallet_problems(configs, os.environ)
+    if not problems:
         from mm_bot.live.live_runner import live_env_problems
 
         problems = live_env_problems(configs)
@@ -187,6 +193,21 @@ def _refuse_or_run_live(configs: list) -> None:
               + "; ".join(f"{v}: {', '.join(k)}" for v, k in REQUIRED_ENV.items()) + ")")
     params = click.get_current_context().params
     sys.exit(_run_live(configs, Path(params["db_path"]), params.get("duration")))
+
+
+def wallet_problems(configs: list, environ) -> list[str]:
+    """One wallet per venue account: every live bot's claim (venue, account label, key fingerprint).
+
+    Keys come from the environment per venue, so two account labels on one key are one wallet
+    split in two (rate limits and self-match protection would not be shared): refused.
+    """
+    from mm_bot.core.compliance import check_unique_wallets, key_fingerprint
+
+    claims = []
+    for c in configs:
+        identity = environ.get(WALLET_IDENTITY_ENV.get(c.venue, ""), "")
+        claims.append((c.bot_id, c.venue, c.account, key_fingerprint(identity) if identity else ""))
+    return [f"one wallet per venue account: {p}" for p in check_unique_wallets(claims)]
 
 
 def _run_live(configs: list, db_path: Path, duration: float | None) -> int:

@@ -112,3 +112,17 @@ def test_info_prints_row_counts(tmp_path):
     out = run_script("init_db.py", "--db", str(db), "--info")
     assert out.returncode == 0
     assert "fills" in out.stdout and "system_events" in out.stdout
+
+
+def test_live_refuses_one_wallet_under_two_account_labels(tmp_path):
+    a = write(tmp_path, "a.json", dict(GOOD, bot_id="a", mode="testnet", account="main"))
+    b = write(tmp_path, "b.json", dict(GOOD, bot_id="b", mode="testnet", account="other"))
+    db = tmp_path / "x.db"
+    secret = "0x" + "11" * 32
+    proc = run_cli("--config-dir", str(tmp_path), "--db", str(db),
+                   env={"HL_SECRET_KEY": secret, "HL_ACCOUNT_ADDRESS": "0x" + "ab" * 20})
+    assert proc.returncode == 2
+    assert "one wallet per venue account" in proc.stderr and "'main': a" in proc.stderr and "'other': b" in proc.stderr
+    assert secret not in proc.stderr and ("ab" * 20) not in proc.stderr
+    assert not db.exists()
+    assert a.exists() and b.exists()
