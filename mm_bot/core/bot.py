@@ -484,7 +484,20 @@ class Bot:
             cs.exit_cloid, cs.exit_expires_ms = acts[0].cloid, order.expires_ms
         return acts, bool(acts)
 
+    def _others_crossed(self, coin: str, side: int, px: int) -> list[str]:
+        """Bots of this account whose resting orders an order at px would cross (ours are
+        cancelled in the same loop, ahead of the exit, so they do not count)."""
+        if not self.cfg.self_match_protect:
+            return []
+        return sorted({o.bot_id for o in self.self_match.crossing(self.account, coin, side, px)
+                       if o.bot_id != self.bot_id})
+
     def _send_exit(self, cs: CoinState, order: ExitOrder, kind: str, now_ms: int) -> list[Action]:
+        others = self._others_crossed(cs.coin, order.side, order.limit_px)
+        if others:
+            self._throttled(now_ms, f"{kind} held: it would cross resting orders of {', '.join(others)} "
+                                    "on the same account (self-match protection)")
+            return []
         if not self._grant([order], RequestKind.PLACE, now_ms):
             return []
         self.event(kind, "warning" if kind == "bailout" else "info",
@@ -622,6 +635,11 @@ class Bot:
                 self.event("flatten", "warning", f"flatten skipped: {why}", now_ms, coin, position_lots=lots)
                 continue
             cs.flatten_sent_ms = now_ms
+            others = self._others_crossed(coin, order.side, order.limit_px)
+            if others:
+                self.event("flatten", "warning", f"flatten held: it would cross resting orders of "
+                           f"{', '.join(others)} on the same account", now_ms, coin, position_lots=lots)
+                continue
             out.append(self._place(coin, order.side, order.limit_px, order.lots, Tif.IOC, "flatten", now_ms,
                                    reduce_only=True))
             self.event("flatten", "info", f"flatten: {side_name(order.side)} {cs.inst.sz(order.lots)} IOC at "

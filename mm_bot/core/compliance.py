@@ -103,6 +103,12 @@ class SelfMatchRegistry:
             return 0
         return s.prices[-1] if side == BUY else s.prices[0]
 
+    def crossing(self, account: str, coin: str, side: int, px: int) -> list[RestingOrder]:
+        """The account's resting orders an order at px would cross (a scan: for rare exit orders)."""
+        return [o for o in self._orders.values()
+                if o.account == account and o.coin == coin and o.side == -side
+                and (px >= o.px if side == BUY else px <= o.px)]
+
     def would_self_match(self, account: str, coin: str, side: int, px: int) -> bool:
         """True if an order at px would cross a resting order of the same account and coin:
         a buy at px >= any resting sell, or a sell at px <= any resting buy."""

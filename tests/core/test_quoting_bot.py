@@ -216,3 +216,23 @@ def test_enhanced_take_profit_walks_the_ladder(tmp_path):
     assert {a.side for a in acts if isinstance(a, Place)} == {SELL}
     acts = b.on_tick("BTC", 3600)
     assert {a.side for a in acts if isinstance(a, Place)} == {BUY}
+
+
+def test_exit_never_crosses_another_bots_resting_order_on_the_account(tmp_path):
+    docs = {"q": '{"bot_id": "q", "coins": ["BTC"], "inv_skew_strength": 0, "width_vol_mult": 0}',
+            "x": '{"bot_id": "x", "coins": ["BTC"], "flatten_max_slippage_bps": 50}'}
+    cfgs = []
+    for name, text in docs.items():
+        p = tmp_path / f"{name}.json"
+        p.write_text(text)
+        cfgs.append(load_config_file(p))
+    session, (q, x), _ = build_session(cfgs, {"BTC": INST}, 0, 1)
+    session.market(BookUpdate("BTC", 0, ((60000, 100000),), ((60010, 100000),), snapshot=True), 0)
+    session.tick(q, "BTC", 10)  # q rests a bid and an ask around the mid
+    bid = max(o.px for o in q.orders.live("BTC") if o.side == BUY)
+    x.restore_position("BTC", 5000, 61000.0, 0.0, 0.0, 0)  # x must sell: its IOC would hit q's bid
+    acts = x.flatten(20, "test")
+    assert acts == []
+    ev = [r for r in x.drain() if isinstance(r, SystemEventRow) and r.kind == "flatten"]
+    assert "would cross resting orders of q" in ev[-1].message
+    assert bid > 0
