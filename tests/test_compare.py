@@ -30,9 +30,11 @@ from mm_bot.config import load_config_file
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 BTC_FILE = SHARED / "data" / "binance-usdm" / "btcusdt_20240808.gz"
-CONFIGS = [ROOT / "configs" / "example-mm.json", ROOT / "configs" / "baselines" / "naive_refresh.json",
-           ROOT / "configs" / "baselines" / "drift_requote.json"]
-LABELS = ["example-mm", "naive-refresh", "drift-requote"]
+# A tight quoter (2 bps) so every phase of the 30 s slice has fills and every cell a min..max;
+# the shipped example-mm (5 bps) often has none in so short a slice.
+CONFIGS = [ROOT / "tests" / "fixtures" / "configs" / "compare" / "tight_mm.json",
+           ROOT / "configs" / "baselines" / "naive_refresh.json", ROOT / "configs" / "baselines" / "drift_requote.json"]
+LABELS = ["tight-mm", "naive-refresh", "drift-requote"]
 PHASES = 2
 needs_data = pytest.mark.skipif(not BTC_FILE.exists(), reason=f"recorded data not found: {BTC_FILE} "
                                 "(the ../shared checkout is absent)")
