@@ -33,8 +33,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-import aiosqlite
-
 from mm_bot.core.book import L2Book
 from mm_bot.core.bot import Bot
 from mm_bot.core.compliance import SelfMatchRegistry
@@ -46,8 +44,7 @@ from mm_bot.live.aio import wait_event
 from mm_bot.live.clock import wall_ms
 from mm_bot.live.commands import apply_command, poll_commands
 from mm_bot.live.runner import CONSOLE_EVERY_S, RunStats
-from mm_bot.store.db import pragma_statements
-from mm_bot.store.writer import AsyncWriter
+from mm_bot.store.writer import AsyncWriter, open_async_writer
 from mm_bot.venues.hyperliquid.gateway import GatewayError, HyperliquidGateway, split_places
 from mm_bot.venues.hyperliquid.mapping import CancelFailed, WireError
 from mm_bot.venues.hyperliquid.rest import HlRestError, urls_for
@@ -488,11 +485,7 @@ class LiveRunner:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
-        conn = await aiosqlite.connect(self.db_path)
-        for stmt in pragma_statements():
-            await conn.execute(stmt)
-        self.writer = AsyncWriter(conn)
-        self.writer.start()
+        conn, self.writer = await open_async_writer(self.db_path)
         start = wall_ms()
         self.stats.started_ms = start
         tasks: list[asyncio.Task] = []

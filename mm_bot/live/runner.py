@@ -15,8 +15,6 @@ import logging
 import signal
 from dataclasses import dataclass, field
 
-import aiosqlite
-
 from mm_bot.core.bot import Bot
 from mm_bot.core.nonces import NonceAllocator
 from mm_bot.core.records import BotRow, SystemEventRow
@@ -24,9 +22,8 @@ from mm_bot.live.aio import wait_event
 from mm_bot.live.clock import wall_ms
 from mm_bot.live.commands import apply_command, poll_commands
 from mm_bot.sim.session import PaperSession
-from mm_bot.store.db import pragma_statements
 from mm_bot.store.paper_state import RestoreSummary, nonce_rows
-from mm_bot.store.writer import AsyncWriter
+from mm_bot.store.writer import AsyncWriter, open_async_writer
 
 log = logging.getLogger("mm_bot.runner")
 
@@ -165,11 +162,7 @@ class PaperRunner:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.request_stop, sig.name)
-        conn = await aiosqlite.connect(self.db_path)
-        for stmt in pragma_statements():
-            await conn.execute(stmt)
-        self.writer = AsyncWriter(conn)
-        self.writer.start()
+        conn, self.writer = await open_async_writer(self.db_path)
         start = wall_ms()
         self.stats.started_ms = start
         for bot in self.bots:

@@ -167,3 +167,17 @@ class AsyncWriter:
             except sqlite3.Error:
                 await asyncio.sleep(0.2 * (attempt + 1))
         await self._flush_once()
+
+
+async def open_async_writer(db_path: str):
+    """The asyncio shells' DB connection (project PRAGMAs applied) and its started writer task."""
+    import aiosqlite
+
+    from mm_bot.store.db import pragma_statements
+
+    conn = await aiosqlite.connect(db_path)
+    for stmt in pragma_statements():
+        await conn.execute(stmt)
+    writer = AsyncWriter(conn)
+    writer.start()
+    return conn, writer
