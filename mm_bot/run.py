@@ -211,7 +211,7 @@ def wallet_problems(configs: list, environ) -> list[str]:
 
 
 def _run_live(configs: list, db_path: Path, duration: float | None) -> int:
-    """Live trading (Hyperliquid testnet/mainnet): keys from the environment, see docs/LIVE.md."""
+    """Live trading (testnet/mainnet of one venue): keys from the environment, see docs/LIVE.md."""
     from mm_bot.live.live_runner import run_live, sent_counts
 
     try:

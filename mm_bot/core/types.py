@@ -166,6 +166,17 @@ Action = Place | Cancel
 
 
 @dataclass(frozen=True, slots=True)
+class CancelFailed:
+    """The venue refused a cancel (already filled or cancelled, unknown id): the shell reconciles."""
+
+    bot_id: str
+    coin: str
+    cloid: str
+    reason: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class OrderAck:
     """The venue accepted (resting) or rejected an order, or confirmed its cancel.
 

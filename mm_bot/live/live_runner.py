@@ -1,28 +1,31 @@
-"""The asyncio shell for live trading (Hyperliquid testnet / mainnet).
+"""The asyncio shell for live trading, the same for every venue (mm_bot/venues/gateway.py).
 
 Same shape as the paper shell (mm_bot/live/runner.py): one quoting task per (bot, coin) waking
-every loop_ms, a venue side (here: one WebSocket carrying l2Book + trades of every coin, shared by
-every bot quoting it, and orderUpdates + userFills of the account; a sender task that batches the
-bots' actions into signed /exchange requests), the one DB writer task, the commands poller, and a
-clean shutdown. Extra live tasks: the dead man's switch (scheduleCancel armed while we run,
-refreshed every 30 s for +60 s) and order reconciliation (after every reconnect, failed request or
-refused cancel, and every 60 s: REST frontendOpenOrders + userFills, fills deduplicated by id).
+every loop_ms, a venue side (one public market stream carrying books + trades of every coin,
+shared by every bot quoting it; the account's private streams; a sender task that batches the
+bots' actions into the venue's requests), the one DB writer task, the commands poller, and a
+clean shutdown. Extra live tasks: the dead man's switch where the venue has one (armed while we
+run, refreshed every 30 s for +60 s), order reconciliation (after every reconnect, failed request
+or refused cancel, and every 60 s: open orders + recent fills by REST, fills deduplicated by id;
+every 2 s while a private stream is down) and the REST book fallback (books polled by REST when
+`use_websocket` is false, or while the market stream has been down for REST_FALLBACK_AFTER_S).
 
-Start-up: meta -> instruments; userFees (fallback: the configs' paper fees); clearinghouseState ->
-account equity and positions; fills missed since the last run are recovered from userFills for
-cloids the DB knows; each bot's positions come from the DB, checked against the venue (a coin
-quoted by one bot only takes the venue's size); then EVERY open order in the coins the bots trade
-is cancelled (ours from an earlier run or not) and the cancels confirmed by REST before quoting.
+Start-up: instruments; account fees (fallback: the configs' paper fees); equity and positions;
+fills missed since the last run are recovered for cloids the DB knows; each bot's positions come
+from the DB, checked against the venue (a coin quoted by one bot only takes the venue's size);
+then EVERY open order in the coins the bots trade is cancelled (ours from an earlier run or not)
+and the cancels confirmed by REST before quoting.
 
-Shutdown (SIGINT / SIGTERM / --duration): stop every bot, send its cancels, then sweep: REST
-frontendOpenOrders until none of our orders rests (cancel by oid what is left), disarm the dead
-man's switch only once confirmed, write closing rows, flush, checkpoint; exit 0 (1 if orders
-could not be confirmed cancelled: the dead man's switch then stays armed).
+Shutdown (SIGINT / SIGTERM / --duration): stop every bot, send its cancels, then sweep: REST open
+orders until none of ours rests (cancel by venue id what is left), disarm the dead man's switch
+only once confirmed, write closing rows, flush, checkpoint; exit 0 (1 if orders could not be
+confirmed cancelled: the dead man's switch, where there is one, then stays armed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -39,15 +42,24 @@ from mm_bot.core.compliance import SelfMatchRegistry
 from mm_bot.core.nonces import NonceAllocator
 from mm_bot.core.ratelimit import DualRateLimiter, LimiterPolicy, VenueLimits
 from mm_bot.core.records import BotRow, RateLimitRow, SystemEventRow
-from mm_bot.core.types import BookUpdate, Cancel, Fill, OrderAck, OrderStatus, Place, TradePrint
+from mm_bot.core.types import (
+    BookUpdate,
+    Cancel,
+    CancelFailed,
+    FeedProblem,
+    Fill,
+    OrderAck,
+    OrderStatus,
+    Place,
+    TradePrint,
+)
 from mm_bot.live.aio import wait_event
 from mm_bot.live.clock import wall_ms
 from mm_bot.live.commands import apply_command, poll_commands
 from mm_bot.live.runner import CONSOLE_EVERY_S, RunStats
 from mm_bot.store.writer import AsyncWriter, open_async_writer
-from mm_bot.venues.hyperliquid.gateway import GatewayError, HyperliquidGateway, split_places
-from mm_bot.venues.hyperliquid.mapping import CancelFailed, WireError
-from mm_bot.venues.hyperliquid.rest import HlRestError, urls_for
+from mm_bot.venues.errors import GatewayError, VenueError, WireError
+from mm_bot.venues.gateway import Gateway
 
 log = logging.getLogger("mm_bot.live")
 
@@ -56,6 +68,12 @@ DEADMAN_HORIZON_MS = 60_000
 RECONCILE_EVERY_S = 60.0
 RECONCILE_MIN_GAP_S = 1.0
 USAGE_EVERY_S = 10.0
+# While a private stream is down, fills and order states come from REST this often.
+RECONCILE_STREAM_DOWN_S = 2.0
+# A market stream down this long (a normal reconnect takes well under it): books come from REST.
+REST_FALLBACK_AFTER_S = 5.0
+# Fastest REST book poll (s), whatever loop_ms * market_data_update_freq says.
+REST_BOOK_MIN_S = 0.25
 SHUTDOWN_CONFIRM_S = 15.0
 STARTUP_CONFIRM_TRIES = 5
 
@@ -105,7 +123,7 @@ def load_prior_state(db_path: str, venue: str, bot_ids: list[str]) -> PriorState
 
 
 class LiveRunner:
-    def __init__(self, gateway: HyperliquidGateway, bots: list[Bot], books: dict[str, L2Book], configs: list,
+    def __init__(self, gateway: Gateway, bots: list[Bot], books: dict[str, L2Book], configs: list,
                  db_path: str, duration_s: float | None, limiter: DualRateLimiter, prior: PriorState) -> None:
         self.gw = gateway
         self.bots = {b.bot_id: b for b in bots}
@@ -132,6 +150,12 @@ class LiveRunner:
         self.book_events = 0
         self.trades = 0
         self.disconnected_ms: int | None = None
+        self.market_down_since: float | None = None
+        self.private_down: set[str] = set()
+        self.use_websocket = any(c.use_websocket for c in configs)
+        self.rest_book_s = max(REST_BOOK_MIN_S, min((c.loop_ms * c.market_data_update_freq for c in configs),
+                                                    default=1000) / 1000)
+        self.rest_books = 0
         self._wire_errors = 0
         self.starting = True
         self.early_fills: list[Fill] = []
@@ -216,15 +240,15 @@ class LiveRunner:
                         f"{max(0, until_ms - now)} ms (level {self.limiter.backoff_level}); only cancels pass",
                         now, path=path, backoff_until_ms=until_ms, level=self.limiter.backoff_level)
 
-    def on_ws_message(self, msg: dict, recv_ms: int) -> None:
-        try:
-            events = self.gw.parse_ws(msg, recv_ms)
-        except WireError as e:
-            self._wire_errors += 1
-            if self._wire_errors <= 20 or self._wire_errors % 1000 == 0:
-                self._event("feed", "warning", f"unreadable {e.message_type} message: {e.detail}", recv_ms,
-                            count=self._wire_errors)
-            return
+    def on_wire_error(self, err: WireError, recv_ms: int) -> None:
+        """An unreadable venue message: skipped, and written to system_events (rate-limited)."""
+        self._wire_errors += 1
+        if self._wire_errors <= 20 or self._wire_errors % 1000 == 0:
+            self._event("feed", "warning", f"unreadable {err.message_type} message from {self.gw.venue}: "
+                        f"{err.detail}", recv_ms, count=self._wire_errors, message_type=err.message_type)
+
+    def on_events(self, events: list, recv_ms: int) -> None:
+        """Stream events: books and trades to the shared books, the rest to the bots."""
         venue_events = []
         for ev in events:
             if isinstance(ev, BookUpdate):
@@ -234,6 +258,12 @@ class LiveRunner:
                     self.book_events += 1
             elif isinstance(ev, TradePrint):
                 self.trades += 1
+            elif isinstance(ev, FeedProblem):
+                book = self.books.get(ev.coin)
+                if book is not None:
+                    book.mark_out_of_sync()
+                self._event("feed", "warning", f"{ev.coin}: {ev.message}; book unusable until a fresh snapshot",
+                            recv_ms, ev.coin)
             else:
                 venue_events.append(ev)
                 if self.starting and isinstance(ev, Fill):
@@ -241,24 +271,35 @@ class LiveRunner:
         if venue_events:
             self.deliver(venue_events)
 
-    def on_ws_connect(self, n: int) -> None:
+    def on_connect(self, stream: str, n: int, market: bool) -> None:
         now = wall_ms()
-        subs = len(self.gw.ws.subscriptions) if self.gw.ws else 0
+        if market:
+            self.market_down_since = None
+        else:
+            self.private_down.discard(stream)
         if n == 1:
-            self._event("feed", "info", f"websocket connected, {subs} subscriptions", now, connection=n)
+            self._event("feed", "info", f"{stream} stream connected", now, stream=stream, connection=n)
             return
         down = now - self.disconnected_ms if self.disconnected_ms else None
-        self._event("feed", "info", f"websocket reconnected (connection {n}), {subs} subscriptions sent again; "
-                    "books unusable until a fresh l2Book; reconciling orders", now, connection=n, down_ms=down)
+        what = "books unusable until a fresh snapshot; " if market else ""
+        self._event("feed", "info", f"{stream} stream reconnected (connection {n}), subscriptions sent again; "
+                    f"{what}reconciling orders", now, stream=stream, connection=n, down_ms=down)
         self.reconcile_kick.set()
 
-    def on_ws_disconnect(self, reason: str) -> None:
+    def on_disconnect(self, stream: str, reason: str, market: bool) -> None:
         now = wall_ms()
         self.disconnected_ms = now
-        for book in self.books.values():
-            book.mark_out_of_sync()
-        self._event("feed", "warning", f"websocket disconnected ({reason}): books marked out of sync", now,
-                    reason=reason)
+        if market:
+            self.market_down_since = asyncio.get_running_loop().time()
+            for book in self.books.values():
+                book.mark_out_of_sync()
+            self._event("feed", "warning", f"{stream} stream disconnected ({reason}): books marked out of sync",
+                        now, stream=stream, reason=reason)
+        else:
+            self.private_down.add(stream)
+            self._event("feed", "warning", f"{stream} stream disconnected ({reason}): order states and fills "
+                        "come from REST until it is back", now, stream=stream, reason=reason)
+            self.reconcile_kick.set()
 
     # ------------------------------------------------------------ tasks
 
@@ -280,8 +321,8 @@ class LiveRunner:
                 nxt = now + loop_ms
 
     async def _sender_task(self) -> None:
-        """Drain the outbox: cancels first (one cancelByCloid per 40), then placements batched per
-        the bots' batch_orders (ALO apart from IOC/GTC). The Bot already charged the limiter."""
+        """Drain the outbox: cancels first (40 a call), then placements grouped per the bots'
+        batch_orders and the venue's batch rules. The Bot already charged the limiter."""
         while True:
             if not self.outbox:
                 if self.sender_stop.is_set():
@@ -301,7 +342,7 @@ class LiveRunner:
                     self.deliver(events)
                 batched = [p for p in places if self.configs[p.bot_id].batch_orders]
                 single = [p for p in places if not self.configs[p.bot_id].batch_orders]
-                for group in split_places(batched, True) + split_places(single, False):
+                for group in self.gw.split_places(batched, True) + self.gw.split_places(single, False):
                     events, uncertain = await self.gw.send_places(group)
                     if uncertain:
                         self.reconcile_kick.set()
@@ -314,13 +355,37 @@ class LiveRunner:
                 self.sending = False
             self._flush()
 
+    async def _rest_book_task(self) -> None:
+        """Books by REST while the market stream is off (use_websocket false) or has been down for
+        REST_FALLBACK_AFTER_S: a fresh snapshot per coin every rest_book_s, through the limiter."""
+        loop = asyncio.get_running_loop()
+        while not self.stop_event.is_set():
+            if await wait_event(self.stop_event, self.rest_book_s):
+                return
+            since = self.market_down_since
+            if since is None or loop.time() - since < REST_FALLBACK_AFTER_S:
+                continue
+            for coin in self.coins:
+                try:
+                    snap = await self.gw.market.book_snapshot(coin)
+                except VenueError as e:
+                    log.warning("REST book %s: %s", coin, e)
+                    continue
+                # The stream may have come back (and sent newer books) while we waited.
+                if self.market_down_since is None:
+                    break
+                self.books[coin].apply(snap)
+                self.rest_books += 1
+
     async def _reconcile_task(self) -> None:
         last = 0.0
         loop = asyncio.get_running_loop()
         while not self.stop_event.is_set():
             # Woken by a request (reconnect, failed request, refused cancel): fills too; the
-            # periodic pass only checks open orders (the userFills stream carries the fills).
-            kicked = await wait_event(self.reconcile_kick, RECONCILE_EVERY_S)
+            # periodic pass only checks open orders (the private stream carries the fills) unless
+            # that stream is down.
+            every = RECONCILE_STREAM_DOWN_S if self.private_down else RECONCILE_EVERY_S
+            kicked = await wait_event(self.reconcile_kick, every) or bool(self.private_down)
             if self.stop_event.is_set():
                 return
             gap = loop.time() - last
@@ -330,7 +395,7 @@ class LiveRunner:
             last = loop.time()
             try:
                 await self.reconcile_once("requested" if kicked else "periodic", with_fills=kicked)
-            except (HlRestError, WireError) as e:
+            except VenueError as e:
                 self._event("reconcile", "warning", f"reconcile failed: {e}", wall_ms())
             self._flush()
 
@@ -339,9 +404,9 @@ class LiveRunner:
         self.deliver(res.events)
         changed = [e for e in res.events if isinstance(e, OrderAck)]
         if res.strays:
-            errs = await self.gw.cancel_oids(res.strays)
+            errs = await self.gw.cancel_open(res.strays)
             self._event("reconcile", "warning", f"cancelled {len(res.strays)} stray order(s) of ours", wall_ms(),
-                        oids=[o.oid for o in res.strays], errors=[e for e in errs if e])
+                        oids=[o.venue_oid for o in res.strays], errors=[e for e in errs if e])
         if res.recancel:
             cancels = [Cancel(b, c, cl) for b, c, cl in res.recancel]
             events, _ = await self.gw.send_cancels(cancels, charged=False)
@@ -359,10 +424,12 @@ class LiveRunner:
             await self._arm_deadman()
 
     async def _arm_deadman(self) -> None:
+        if not self.gw.deadman:
+            return
         now = wall_ms()
         err = await self.gw.schedule_cancel(now + DEADMAN_HORIZON_MS)
         if err:
-            self._event("deadman", "warning", f"scheduleCancel refused: {err}", now)
+            self._event("deadman", "warning", f"dead man's switch refused: {err}", now)
 
     async def _usage_task(self) -> None:
         while not self.stop_event.is_set():
@@ -371,7 +438,7 @@ class LiveRunner:
             now = wall_ms()
             self._nonce_rows(now)
             for s in self.limiter.usage(now).values():
-                self.records.append(RateLimitRow("hyperliquid", self.account_label, s.channel, s.used,
+                self.records.append(RateLimitRow(self.gw.venue, self.account_label, s.channel, s.used,
                                                  s.capacity, s.pct, int(s.critical), now))
             self._flush()
 
@@ -429,7 +496,7 @@ class LiveRunner:
         for coin in self.coins:
             inst = gw.instruments[coin]
             vp = venue_pos.get(coin)
-            venue_lots = inst.to_lots(vp.size) if vp else 0
+            venue_lots = inst.to_lots(vp.qty) if vp else 0
             holders = [b for b in self.bots.values() if coin in b.coins]
             ours = sum(b.coins[coin].position.lots for b in holders)
             if venue_lots == ours:
@@ -453,12 +520,11 @@ class LiveRunner:
         await self._cancel_open_orders_at_start()
         await self._arm_deadman()
         try:
-            rl = await gw.user_rate_limit()
-            self._event("rate_limit", "info", f"address budget: {rl.n_requests_used} used of "
-                        f"{rl.n_requests_cap + rl.n_requests_surplus}", wall_ms(), used=rl.n_requests_used,
-                        cap=rl.n_requests_cap, surplus=rl.n_requests_surplus)
-        except (HlRestError, WireError) as e:
-            log.warning("userRateLimit unavailable: %s", e)
+            note = await gw.budget_note()
+            if note:
+                self._event("rate_limit", "info", note, wall_ms())
+        except VenueError as e:
+            log.warning("account rate-limit status unavailable: %s", e)
 
     async def _cancel_open_orders_at_start(self) -> None:
         coins = set(self.coins)
@@ -467,17 +533,17 @@ class LiveRunner:
             todo = [o for o in await self.gw.open_orders() if o.coin in coins]
             if not todo:
                 break
-            errs = await self.gw.cancel_oids(todo)
-            cancelled += [o.oid for o, e in zip(todo, errs, strict=True) if not e]
+            errs = await self.gw.cancel_open(todo)
+            cancelled += [o.venue_oid for o, e in zip(todo, errs, strict=True) if not e]
             await asyncio.sleep(0.2)
         else:
-            left = [o.oid for o in await self.gw.open_orders() if o.coin in coins]
+            left = [o.venue_oid for o in await self.gw.open_orders() if o.coin in coins]
             if left:
                 raise GatewayError(f"{len(left)} open order(s) in {', '.join(sorted(coins))} could not be "
                                    "cancelled at start")
         if cancelled:
             self._event("reconcile", "warning", f"start: cancelled {len(cancelled)} open order(s) found in "
-                        f"{', '.join(sorted(coins))} (confirmed by frontendOpenOrders)", wall_ms(), oids=cancelled)
+                        f"{', '.join(sorted(coins))} (confirmed by the venue's open orders)", wall_ms(), oids=cancelled)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -489,22 +555,29 @@ class LiveRunner:
         start = wall_ms()
         self.stats.started_ms = start
         tasks: list[asyncio.Task] = []
-        ws_task = sender_task = None
+        stream_tasks: list[asyncio.Task] = []
+        sender_task = None
         try:
             for bot in self.bots.values():
                 cfg = self.configs[bot.bot_id]
                 self.records.append(BotRow(bot.bot_id, cfg.venue, cfg.mode, cfg.to_json(), "running", start))
                 bot.event("start", "info", f"bot started live on {cfg.venue} {cfg.mode} ({', '.join(cfg.coins)})",
                           start, coins=list(cfg.coins), loop_ms=cfg.loop_ms)
-            self._event("start", "info", f"live runner started: {len(self.bots)} bots on hyperliquid "
-                        f"{self.gw.mode}, account {self.gw.user}, agent {self.gw.agent_address}", start,
+            books_from = "websocket" if self.use_websocket else f"REST every {self.rest_book_s:g} s"
+            self._event("start", "info", f"live runner started: {len(self.bots)} bots on {self.gw.venue} "
+                        f"{self.gw.mode}, account {self.gw.account}; books from {books_from}", start,
                         bots=list(self.bots), duration_s=self.duration_s)
             self._flush()
             self.restore_prior()
-            ws = self.gw.make_ws(self.coins, self.on_ws_message, self.on_ws_connect, self.on_ws_disconnect)
-            # The stream starts first so fills during the start-up reconcile are not missed.
-            ws_task = asyncio.create_task(ws.run(self.ws_stop), name="hl-ws")
-            sender_task = asyncio.create_task(self._sender_task(), name="hl-sender")
+            # The streams start first so fills during the start-up reconcile are not missed.
+            streams = list(self.gw.private_streams(self))
+            if self.use_websocket:
+                streams.append(self.gw.market.market_stream(self.coins, self))
+            else:
+                self.market_down_since = asyncio.get_running_loop().time() - REST_FALLBACK_AFTER_S
+            stream_tasks = [asyncio.create_task(st.run(self.ws_stop), name=st.name) for st in streams]
+            sender_task = asyncio.create_task(self._sender_task(), name="sender")
+            tasks.append(asyncio.create_task(self._rest_book_task(), name="rest-books"))
             start_job = asyncio.ensure_future(self.startup())
             stopper = asyncio.ensure_future(self.stop_event.wait())
             await asyncio.wait({start_job, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -532,7 +605,7 @@ class LiveRunner:
                         self.request_stop("duration")
                 else:
                     await self.stop_event.wait()
-        except (GatewayError, HlRestError, WireError) as e:
+        except VenueError as e:
             self.stop_reason = f"start-up failed: {e}"
             self.stats.extra["error"] = str(e)
             self._event("error", "critical", f"live start-up failed: {e}", wall_ms())
@@ -542,7 +615,7 @@ class LiveRunner:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self._shutdown(ws_task, sender_task)
+            await self._shutdown(stream_tasks, sender_task)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await self.writer.close()
@@ -552,7 +625,7 @@ class LiveRunner:
             self.gw.close()
         return self.stats
 
-    async def _shutdown(self, ws_task, sender_task) -> None:
+    async def _shutdown(self, stream_tasks: list[asyncio.Task], sender_task) -> None:
         now = wall_ms()
         reason = f"shutdown ({self.stop_reason})"
         for bot in self.bots.values():
@@ -574,7 +647,7 @@ class LiveRunner:
         self.sender_stop.set()
         self.send_kick.set()
         self.ws_stop.set()
-        for t in (sender_task, ws_task):
+        for t in [sender_task, *stream_tasks]:
             if t is not None:
                 try:
                     await asyncio.wait_for(t, 5)
@@ -602,14 +675,14 @@ class LiveRunner:
     async def _sweep(self, deadline: float) -> tuple[list, bool]:
         """Cancel by REST until none of our orders rests; (left, confirmed)."""
         loop = asyncio.get_running_loop()
-        if not self.gw.assets:
+        if not self.gw.instruments:
             return [], True
         ours: list = []
         confirmed = False
         while loop.time() < deadline:
             try:
                 res = await self.gw.reconcile(self._live_orders())
-            except (HlRestError, WireError) as e:
+            except VenueError as e:
                 log.warning("shutdown sweep: %s", e)
                 await asyncio.sleep(0.5)
                 continue
@@ -618,19 +691,31 @@ class LiveRunner:
             confirmed = True
             if not ours:
                 break
-            await self.gw.cancel_oids(ours)
+            await self.gw.cancel_open(ours)
             await asyncio.sleep(0.2)
             confirmed = False
         self._flush()
         return ours, confirmed
 
 
+VENUE_MODULES = {
+    "hyperliquid": "mm_bot.venues.hyperliquid.gateway",
+    "woofi_pro": "mm_bot.venues.woofi_pro.gateway",
+    "standx": "mm_bot.venues.standx.gateway",
+}
+
+
+def venue_module(venue: str):
+    """The venue's gateway module: market_data(...) and build_gateway(...) (imported on demand, so
+    a venue's optional dependencies load only when it trades)."""
+    return importlib.import_module(VENUE_MODULES[venue])
+
+
 async def run_live(configs: list, db_path: str, duration_s: float | None, environ: Mapping[str, str],
                    limits: Mapping[str, VenueLimits]) -> tuple[int, LiveRunner | None]:
-    """Build the gateway and bots for `configs` (all Hyperliquid, one mode) and run. (exit code, runner)."""
-    mode = configs[0].mode
-    rest_url, ws_url = urls_for(mode, environ)
-    limiter = DualRateLimiter(limits["hyperliquid"], LimiterPolicy(share_pct=configs[0].rate_limits_share_pct))
+    """Build the gateway and bots for `configs` (one venue, one mode) and run. (exit code, runner)."""
+    venue, mode = configs[0].venue, configs[0].mode
+    limiter = DualRateLimiter(limits[venue], LimiterPolicy(share_pct=configs[0].rate_limits_share_pct))
     start = wall_ms()
     rng = random.Random(start)
     holder: dict[str, LiveRunner] = {}
@@ -639,33 +724,30 @@ async def run_live(configs: list, db_path: str, duration_s: float | None, enviro
         if "r" in holder:
             holder["r"].on_rate_limited(path, until, new)
 
-    prior = load_prior_state(db_path, "hyperliquid", [c.bot_id for c in configs])
+    prior = load_prior_state(db_path, venue, [c.bot_id for c in configs])
+    mod = venue_module(venue)
+    market = None
     try:
-        gw = HyperliquidGateway(mode=mode, secret_key=environ.get("HL_SECRET_KEY", ""),
-                                account_address=environ.get("HL_ACCOUNT_ADDRESS", ""), rest_url=rest_url,
-                                ws_url=ws_url, limiter=limiter, nonces=NonceAllocator(prior.nonces),
-                                vault_address=environ.get("HL_VAULT_ADDRESS") or None, rng=rng,
-                                on_rate_limited=on_rate_limited)
+        market = mod.market_data(mode, environ, limiter, rng, on_rate_limited)
+        gw = mod.build_gateway(mode, environ, limiter, market, NonceAllocator(prior.nonces), rng, on_rate_limited)
     except GatewayError as e:
         log.error("live mode refused: %s", e)
+        if market is not None:
+            market.close()
         return 2, None
     coins = sorted({c for cfg in configs for c in cfg.coins})
     try:
-        instruments = await gw.load_meta(coins)
+        instruments = await market.load(coins)
         fees = await gw.fees_bps()
-        margin = None
-        try:
-            from mm_bot.venues.hyperliquid.mapping import parse_margin_summary
-
-            margin = parse_margin_summary(await gw.clearinghouse())
-        except WireError as e:
-            log.warning("account value unavailable (%s); using paper.starting_equity_usd", e)
+        equity = await gw.equity_usd()
+        if equity is None:
+            log.warning("account value unavailable; using paper.starting_equity_usd")
     except GatewayError as e:
         log.error("live mode refused: %s", e)
         gw.close()
         return 2, None
-    except (HlRestError, WireError) as e:
-        log.error("cannot reach Hyperliquid %s at %s: %s", mode, rest_url, e)
+    except VenueError as e:
+        log.error("cannot reach %s %s: %s", venue, mode, e)
         gw.close()
         return 1, None
     books = {c: L2Book(c) for c in coins}
@@ -673,17 +755,16 @@ async def run_live(configs: list, db_path: str, duration_s: float | None, enviro
     bots = []
     for cfg in configs:
         maker, taker = fees if fees is not None else (cfg.paper.maker_fee_bps, cfg.paper.taker_fee_bps)
-        equity = margin.account_value if margin is not None and margin.account_value > 0 \
-            else cfg.paper.starting_equity_usd
         insts = {c: instruments[c] for c in cfg.coins}
-        bot = Bot(cfg, insts, "hyperliquid", maker, start, seed=start, limiter=limiter, self_match=registry,
-                  taker_fee_bps=taker, starting_equity_usd=equity)
+        bot = Bot(cfg, insts, venue, maker, start, seed=start, limiter=limiter, self_match=registry,
+                  taker_fee_bps=taker, starting_equity_usd=equity if equity else cfg.paper.starting_equity_usd)
         for c in cfg.coins:
             bot.attach_book(c, books[c])
         bots.append(bot)
     runner = LiveRunner(gw, bots, books, configs, db_path, duration_s, limiter, prior)
     holder["r"] = runner
-    log.info("live: %d bot(s) on Hyperliquid %s (%s), coins %s", len(bots), mode, rest_url, ", ".join(coins))
+    log.info("live: %d bot(s) on %s %s, account %s, coins %s", len(bots), venue, mode, gw.account,
+             ", ".join(coins))
     stats = await runner.run()
     if "error" in stats.extra:
         return 1, runner
@@ -691,19 +772,17 @@ async def run_live(configs: list, db_path: str, duration_s: float | None, enviro
 
 
 def live_env_problems(configs: list, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """Problems that refuse a live start beyond missing keys: mixed modes in one process."""
-    modes = sorted({c.mode for c in configs})
-    if len(modes) > 1:
-        return [f"live bots in one process must share one mode (Hyperliquid account from HL_ACCOUNT_ADDRESS); "
-                f"got {', '.join(modes)}: run testnet and mainnet bots in separate processes"]
+    """Problems that refuse a live start beyond missing keys: one venue and one mode per process."""
+    groups = sorted({(c.venue, c.mode) for c in configs})
+    if len(groups) > 1:
+        return ["live bots in one process must share one venue and one mode (one account from the "
+                f"environment); got {', '.join(f'{v} {m}' for v, m in groups)}: run each in its own process "
+                "(they can share one --db)"]
     return []
 
 
 def sent_counts(runner: LiveRunner | None) -> dict:
     if runner is None:
         return {}
-    return {"places": runner.gw.sent_places, "cancels": runner.gw.sent_cancels,
-            "requests": runner.gw.client.requests, "rate_limited": runner.gw.client.rate_limited,
-            "ws_connections": runner.gw.ws.connections if runner.gw.ws else 0,
-            "book_events": runner.book_events, "trades": runner.trades}
-
+    return {**runner.gw.stats(), "book_events": runner.book_events, "rest_books": runner.rest_books,
+            "trades": runner.trades}

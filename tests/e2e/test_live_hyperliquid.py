@@ -142,7 +142,8 @@ def test_live_quote_fill_429_reconnect_and_sigterm(fake, tmp_path):
         # WebSocket drop: no l2Book for 2 s on the new connection; a fill happens during the outage.
         n_subs = len(subs)
         drop_t = int(time.time() * 1000)
-        assert fake.drop_ws(book_delay_s=2.0) == 1
+        # Two connections: the market stream (l2Book + trades) and the user stream.
+        assert fake.drop_ws(book_delay_s=2.0) == 2
         lost = fake.trade_through(COIN, "B")
         wait_for(lambda: [e for e in fake.entries("ws") if e["event"] == "first_book" and e["t"] > drop_t],
                  20, "a fresh l2Book after the reconnect")

@@ -25,6 +25,7 @@ from mm_bot.core.types import (
     SELL,
     BookUpdate,
     Cancel,
+    CancelFailed,
     Fill,
     Instrument,
     OrderAck,
@@ -33,6 +34,7 @@ from mm_bot.core.types import (
     Tif,
     TradePrint,
 )
+from mm_bot.venues.errors import WireError
 from mm_bot.venues.hyperliquid import auth, rules
 
 TIF_TO_WIRE = {Tif.ALO: "Alo", Tif.IOC: "Ioc", Tif.GTC: "Gtc"}
@@ -56,15 +58,6 @@ _INFO_PER_20_ITEMS = frozenset(
     }
 )
 _INFO_PER_60_ITEMS = frozenset({"candleSnapshot"})
-
-
-class WireError(Exception):
-    """A venue message could not be read. `message_type` names it (e.g. 'l2Book', 'userFills')."""
-
-    def __init__(self, message_type: str, detail: str):
-        super().__init__(f"{message_type}: {detail}")
-        self.message_type = message_type
-        self.detail = detail
 
 
 # ---------------------------------------------------------------- venue-specific value types
@@ -151,17 +144,6 @@ class OrderResult:
     total_sz: float = 0.0
     avg_px: float = 0.0
     error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class CancelFailed:
-    """The venue refused a cancel (e.g. the order was already filled or cancelled)."""
-
-    bot_id: str
-    coin: str
-    cloid: str
-    reason: str
-    ts_ms: int
 
 
 @dataclass(frozen=True, slots=True)

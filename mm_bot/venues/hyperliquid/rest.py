@@ -22,6 +22,8 @@ import requests
 
 from mm_bot.core.ratelimit import Denied, DualRateLimiter, RequestKind
 from mm_bot.live.clock import wall_ms
+from mm_bot.venues.errors import RateLimited as BaseRateLimited
+from mm_bot.venues.errors import RestError
 from mm_bot.venues.hyperliquid.auth import MAINNET_API_URL, TESTNET_API_URL
 from mm_bot.venues.hyperliquid.mapping import exchange_weight, info_weight
 
@@ -49,16 +51,12 @@ def urls_for(mode: str, environ: dict[str, str] | Any) -> tuple[str, str]:
     return rest, ws
 
 
-class HlRestError(Exception):
-    """A REST call failed (transport, HTTP status or unreadable body). Never carries secrets."""
-
-    def __init__(self, message: str, status: int = 0):
-        super().__init__(message)
-        self.status = status
+class HlRestError(RestError):
+    """A Hyperliquid REST call failed (transport, HTTP status or unreadable body)."""
 
 
-class RateLimited(HlRestError):
-    """HTTP 429 or a rate-limit error text from the venue."""
+class RateLimited(HlRestError, BaseRateLimited):
+    """HTTP 429 or a rate-limit error text from Hyperliquid."""
 
 
 def is_rate_limit_text(text: str) -> bool:

@@ -33,6 +33,7 @@ from mm_bot.core.types import (
     TradePrint,
     VenuePosition,
 )
+from mm_bot.venues.errors import WireError
 
 from .auth import path_with_query
 
@@ -57,15 +58,6 @@ _STATUS = {
 MAX_CLIENT_ORDER_ID = 36
 
 BotOf = str | Callable[[str], str]
-
-
-class WireError(ValueError):
-    """A venue message could not be parsed. message_type names the message (topic / endpoint)."""
-
-    def __init__(self, message_type: str, detail: str) -> None:
-        super().__init__(f"{message_type}: {detail}")
-        self.message_type = message_type
-        self.detail = detail
 
 
 @contextmanager
