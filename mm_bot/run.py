@@ -104,6 +104,12 @@ def summary_table(conn: sqlite3.Connection, bot_ids: list[str], wall_s: float, e
 @click.option("--replay", "replay_spec", default=None,
               help="With --simulate: replay recorded market data (a file, a glob or a directory) on a virtual "
                    "clock as fast as the machine goes.")
+@click.option("--market-data", "market_data", type=click.Choice(["synthetic", "live"]), default=None,
+              help="With --simulate: 'live' quotes against the venues' real public streams with paper fills "
+                   "(no keys needed); 'synthetic' the seeded synthetic market. Default: the configs' "
+                   "paper.market_data.")
+@click.option("--data-network", type=click.Choice(["mainnet", "testnet"]), default="mainnet", show_default=True,
+              help="With --market-data live: whose public data to use.")
 @click.option("--duration", type=float, default=None,
               help="Stop after this many seconds (wall time; with --replay, seconds of data). "
                    "Default: run until SIGINT/SIGTERM (synthetic) or the end of the data (replay).")
@@ -117,8 +123,8 @@ def summary_table(conn: sqlite3.Connection, bot_ids: list[str], wall_s: float, e
               help="Validate the configs, print a summary and exit: 0 if valid, 2 if not.")
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               default="INFO", show_default=True, help="Console log level.")
-def main(config_file, config_dir, db_path, simulate, replay_spec, duration, seed, scenario, check_config,
-         log_level):
+def main(config_file, config_dir, db_path, simulate, replay_spec, market_data, data_network, duration, seed,
+         scenario, check_config, log_level):
     """Run market-making bots from JSON configs, writing everything to one SQLite file.
 
     Exit codes: 0 clean stop, 2 bad configuration or refused start, 1 runtime failure.
@@ -143,19 +149,26 @@ def main(config_file, config_dir, db_path, simulate, replay_spec, duration, seed
         _fail("error: --scenario needs --simulate on the synthetic market (no --replay)")
     if replay_spec and not simulate:
         _fail("error: --replay needs --simulate (a replay always trades on the paper venue)")
+    if market_data and not simulate:
+        _fail("error: --market-data needs --simulate (live trading always uses the venue's data)")
+    if market_data == "live" and (replay_spec or scenario):
+        _fail("error: --market-data live cannot be combined with --replay or --scenario")
     if not simulate:
         _refuse_or_run_live(configs)
         return
-    if simulate:
+    live_data = market_data == "live"
+    if simulate and not replay_spec and market_data is None:
         problems = []
+        wanted = {c.paper.market_data for c in configs}
         for c in configs:
-            if c.paper.market_data == "replay" and not replay_spec:
+            if c.paper.market_data == "replay":
                 problems.append(f"{c.source}: $.paper.market_data: 'replay' needs --replay PATH")
-            elif c.paper.market_data == "live" and not replay_spec:
-                problems.append(f"{c.source}: $.paper.market_data: paper trading on live public data is not "
-                                "available in this version; use 'synthetic' or --replay")
+        if {"live", "synthetic"} <= wanted:
+            problems.append("$.paper.market_data: some configs want 'live' and some 'synthetic' data; one "
+                            "process runs one kind (or pass --market-data)")
         if problems:
             _fail("configuration refused, nothing started:\n" + "\n".join(problems))
+        live_data = wanted == {"live"}
     try:
         conn = open_db(db_path)
     except (DbError, sqlite3.Error) as e:
@@ -165,6 +178,8 @@ def main(config_file, config_dir, db_path, simulate, replay_spec, duration, seed
         conn.close()
         sys.exit(code)
     conn.close()
+    if live_data:
+        sys.exit(_run_synthetic(configs, db_path, duration, seed, None, data_network))
     sys.exit(_run_synthetic(configs, db_path, duration, seed, scenario))
 
 
@@ -248,13 +263,33 @@ def venue_limits(configs: list) -> dict:
 
 
 def _run_synthetic(configs: list, db_path: Path, duration: float | None, seed: int,
-                   scenario: str | None = None) -> int:
+                   scenario: str | None = None, live_network: str | None = None) -> int:
+    """Paper trading in real time: on the seeded synthetic market, or (live_network set) on the
+    venues' live public streams of that network."""
+    return asyncio.run(_paper(configs, db_path, duration, seed, scenario, live_network))
+
+
+async def _paper(configs: list, db_path: Path, duration: float | None, seed: int, scenario: str | None,
+                 live_network: str | None) -> int:
     from mm_bot.live.clock import wall_ms
     from mm_bot.live.runner import PaperRunner
 
     start = wall_ms()
-    market_scenario = scenario if scenario in SCENARIOS else None
-    instruments, sources = synthetic_instruments(configs, seed, start, market_scenario)
+    feeds: list = []
+    if live_network:
+        from mm_bot.live.paper_live import load_live_markets
+        from mm_bot.venues.errors import VenueError
+
+        try:
+            instruments, feeds = await load_live_markets(configs, os.environ, venue_limits(configs), live_network,
+                                                         seed)
+        except VenueError as e:
+            log.error("paper trading on live data: cannot load the markets: %s", e)
+            return 1
+        sources: dict = {}
+    else:
+        market_scenario = scenario if scenario in SCENARIOS else None
+        instruments, sources = synthetic_instruments(configs, seed, start, market_scenario)
     session, bots, warnings = build_session(configs, instruments, start, seed, venue_limits(configs),
                                             persist_venue=True)
     # Restart: the paper venue's resting orders and ledger, the bots' positions (from their fills)
@@ -272,9 +307,20 @@ def _run_synthetic(configs: list, db_path: Path, duration: float | None, seed: i
             venue.error_window = (start + ERROR_BURST_START_MS, start + ERROR_BURST_START_MS + ERROR_BURST_MS)
     for w in warnings:
         log.warning(w)
-    runner = PaperRunner(session, bots, sources, str(db_path), duration, configs, nonces=nonces, restored=restored)
+    background = []
+    for feed in feeds:
+        background.append(feed.market.market_stream(feed.coins, feed).run)
+        background.append(feed.rest_fallback)
+    runner = PaperRunner(session, bots, sources, str(db_path), duration, configs, nonces=nonces, restored=restored,
+                         background=background)
+    for feed in feeds:
+        feed.runner = runner
     t0 = time.perf_counter()
-    stats = asyncio.run(runner.run())
+    try:
+        stats = await runner.run()
+    finally:
+        for feed in feeds:
+            feed.market.close()
     wall = time.perf_counter() - t0
     conn = sqlite3.connect(str(db_path))
     click.echo(summary_table(conn, [b.bot_id for b in bots], wall, session.book_events + session.trades),

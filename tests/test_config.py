@@ -123,6 +123,8 @@ BUILT = {
     "dynamic_min_spread_percentile",
     "dynamic_min_spread_lookback_loops",
     "dynamic_min_spread_update_every_loops",
+    "use_websocket",
+    "market_data_update_freq",
 }
 
 MINIMAL = {"bot_id": "hl-btc-1", "coins": ["BTC", "ETH"]}

@@ -7,8 +7,9 @@ bots' actions into the venue's requests), the one DB writer task, the commands p
 clean shutdown. Extra live tasks: the dead man's switch where the venue has one (armed while we
 run, refreshed every 30 s for +60 s), order reconciliation (after every reconnect, failed request
 or refused cancel, and every 60 s: open orders + recent fills by REST, fills deduplicated by id;
-every 2 s while a private stream is down) and the REST book fallback (books polled by REST when
-`use_websocket` is false, or while the market stream has been down for REST_FALLBACK_AFTER_S).
+every 5 s while a private stream is down, budget permitting) and the REST book fallback (books
+polled by REST when `use_websocket` is false, or while the market stream has been down for
+REST_FALLBACK_AFTER_S).
 
 Start-up: instruments; account fees (fallback: the configs' paper fees); equity and positions;
 fills missed since the last run are recovered for cloids the DB knows; each bot's positions come
@@ -68,8 +69,11 @@ DEADMAN_HORIZON_MS = 60_000
 RECONCILE_EVERY_S = 60.0
 RECONCILE_MIN_GAP_S = 1.0
 USAGE_EVERY_S = 10.0
-# While a private stream is down, fills and order states come from REST this often.
-RECONCILE_STREAM_DOWN_S = 2.0
+# While a private stream is down, fills and order states come from REST this often, as long as
+# the REST window is less than RECONCILE_STREAM_DOWN_MAX_PCT used (recent-fills reads are heavy:
+# Hyperliquid charges userFills 20 + 1 per 20 fills returned).
+RECONCILE_STREAM_DOWN_S = 5.0
+RECONCILE_STREAM_DOWN_MAX_PCT = 50.0
 # A market stream down this long (a normal reconnect takes well under it): books come from REST.
 REST_FALLBACK_AFTER_S = 5.0
 # Fastest REST book poll (s), whatever loop_ms * market_data_update_freq says.
@@ -256,6 +260,8 @@ class LiveRunner:
                 if book is not None:
                     book.apply(ev)
                     self.book_events += 1
+                # The market stream is back once it delivers books again (not merely connected).
+                self.market_down_since = None
             elif isinstance(ev, TradePrint):
                 self.trades += 1
             elif isinstance(ev, FeedProblem):
@@ -273,9 +279,7 @@ class LiveRunner:
 
     def on_connect(self, stream: str, n: int, market: bool) -> None:
         now = wall_ms()
-        if market:
-            self.market_down_since = None
-        else:
+        if not market:
             self.private_down.discard(stream)
         if n == 1:
             self._event("feed", "info", f"{stream} stream connected", now, stream=stream, connection=n)
@@ -290,7 +294,8 @@ class LiveRunner:
         now = wall_ms()
         self.disconnected_ms = now
         if market:
-            self.market_down_since = asyncio.get_running_loop().time()
+            if self.market_down_since is None:
+                self.market_down_since = asyncio.get_running_loop().time()
             for book in self.books.values():
                 book.mark_out_of_sync()
             self._event("feed", "warning", f"{stream} stream disconnected ({reason}): books marked out of sync",
@@ -385,9 +390,14 @@ class LiveRunner:
             # periodic pass only checks open orders (the private stream carries the fills) unless
             # that stream is down.
             every = RECONCILE_STREAM_DOWN_S if self.private_down else RECONCILE_EVERY_S
-            kicked = await wait_event(self.reconcile_kick, every) or bool(self.private_down)
+            kicked = await wait_event(self.reconcile_kick, every)
             if self.stop_event.is_set():
                 return
+            if not kicked and self.private_down:
+                rest = self.limiter.usage(wall_ms()).get("rest")
+                if rest is not None and rest.pct >= RECONCILE_STREAM_DOWN_MAX_PCT:
+                    continue  # keep the budget for quoting and cancels; the next pass may fit
+                kicked = True
             gap = loop.time() - last
             if gap < RECONCILE_MIN_GAP_S and await wait_event(self.stop_event, RECONCILE_MIN_GAP_S - gap):
                 return
@@ -681,7 +691,8 @@ class LiveRunner:
         confirmed = False
         while loop.time() < deadline:
             try:
-                res = await self.gw.reconcile(self._live_orders())
+                # Open orders only: fills missed now are recovered at the next start.
+                res = await self.gw.reconcile(self._live_orders(), with_fills=False)
             except VenueError as e:
                 log.warning("shutdown sweep: %s", e)
                 await asyncio.sleep(0.5)

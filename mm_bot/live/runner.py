@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from mm_bot.core.bot import Bot
@@ -43,18 +44,22 @@ class RunStats:
 class PaperRunner:
     """Runs a PaperSession in real time against per-coin market sources.
 
-    `sources` maps coin -> an object with `next_event_ms()` and `events_until(t_ms)`
-    (the synthetic market; a live public feed later plugs in the same way).
+    `sources` maps coin -> an object with `next_event_ms()` and `events_until(t_ms)` (the
+    synthetic market). Push-driven market data (live public streams, mm_bot/live/paper_live.py)
+    comes as `background` coroutines instead: each is called with the stop event and runs as a
+    task until shutdown, feeding `session.market` itself.
     """
 
     def __init__(self, session: PaperSession, bots: list[Bot], sources: dict, db_path: str,
                  duration_s: float | None, configs: list, nonces: NonceAllocator | None = None,
-                 restored: RestoreSummary | None = None) -> None:
+                 restored: RestoreSummary | None = None,
+                 background: list[Callable[[asyncio.Event], Awaitable[None]]] | None = None) -> None:
         """nonces: the process's NonceAllocator restored from the DB (persisted again at shutdown);
         restored: what the restart loaded (store.paper_state.restore_session), for the start event."""
         self.session = session
         self.nonces = nonces if nonces is not None else NonceAllocator()
         self.restored = restored
+        self.background = list(background or [])
         self.bots = bots
         self.sources = sources
         self.db_path = db_path
@@ -69,7 +74,8 @@ class PaperRunner:
 
     # ------------------------------------------------------------ plumbing
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Hand the session's new records to the DB writer."""
         recs = self.session.drain()
         if recs and self.writer is not None:
             self.writer.put_many(recs)
@@ -97,7 +103,7 @@ class PaperRunner:
             for ev in source.events_until(now):
                 self.session.market(ev, now)
             self.venue_kick.set()
-            self._flush()
+            self.flush()
 
     async def _quote_task(self, bot: Bot, coin: str, loop_ms: int) -> None:
         nxt = wall_ms()
@@ -108,7 +114,7 @@ class PaperRunner:
             now = wall_ms()
             self.session.tick(bot, coin, now)
             self.venue_kick.set()
-            self._flush()
+            self.flush()
             nxt += loop_ms
             if nxt < now:
                 # Fell behind (a slow step): skip the missed ticks rather than burst.
@@ -119,7 +125,7 @@ class PaperRunner:
         while not self._venue_done:
             now = wall_ms()
             self.session.pump(now)
-            self._flush()
+            self.flush()
             due = self.session.next_due_ms()
             timeout = 0.5 if due is None else max(0.0, (due - wall_ms()) / 1000)
             self.venue_kick.clear()
@@ -140,7 +146,7 @@ class PaperRunner:
 
         def after() -> None:
             self.venue_kick.set()
-            self._flush()
+            self.flush()
 
         # A lambda, not a bound append: the session swaps its records list at every drain.
         await poll_commands(conn, self.stop_event, self.apply_command, lambda r: self.session.records.append(r), after)
@@ -173,9 +179,10 @@ class PaperRunner:
         self._process_event("start", "info", f"runner started: {len(self.bots)} bots, paper mode", start,
                             bots=[b.bot_id for b in self.bots], duration_s=self.duration_s)
         self._startup_reconcile(start)
-        self._flush()
+        self.flush()
 
         tasks = [asyncio.create_task(self._market_task(c, s), name=f"md-{c}") for c, s in self.sources.items()]
+        tasks += [asyncio.create_task(job(self.stop_event)) for job in self.background]
         for bot in self.bots:
             loop_ms = self.configs[bot.bot_id].loop_ms
             for coin in bot.coins:
@@ -264,4 +271,4 @@ class PaperRunner:
         # Last usage sample: its window holds every grant of the final minute (the whole of a short run).
         self.session.sample_rate_limits(now)
         self.session.records.extend(nonce_rows(self.nonces, now))
-        self._flush()
+        self.flush()

@@ -58,11 +58,11 @@ def fake():
     f.stop()
 
 
-def start_runner(fake, tmp_path: Path, db: Path) -> subprocess.Popen:
+def start_runner(fake, tmp_path: Path, db: Path, **overrides) -> subprocess.Popen:
     import json
 
     cfg = tmp_path / "live.json"
-    cfg.write_text(json.dumps(CONFIG))
+    cfg.write_text(json.dumps({**CONFIG, **overrides}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HL_", "WOOFI_", "STANDX_"))}
     env.update(HL_SECRET_KEY=SECRET, HL_ACCOUNT_ADDRESS=ACCOUNT, HL_REST_URL=fake.rest_url, HL_WS_URL=fake.ws_url)
     return subprocess.Popen([sys.executable, "-m", "mm_bot.run", "--config", str(cfg), "--db", str(db)],
@@ -71,7 +71,12 @@ def start_runner(fake, tmp_path: Path, db: Path) -> subprocess.Popen:
 
 def stop_runner(proc: subprocess.Popen, sig=signal.SIGTERM) -> tuple[int, str, str]:
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=10)
+        raise AssertionError(f"the runner did not stop within 30 s of {sig.name}; its log:\n{err[-4000:]}") from None
     return proc.returncode, out, err
 
 
@@ -222,3 +227,43 @@ def test_restart_reconciles_orders_and_positions(fake, tmp_path):
     assert query(db, "SELECT COUNT(*) FROM fills WHERE fill_id=?", (str(down_fill["tid"]),))[0][0] == 1
     assert_positions_reconcile(db)
     assert_no_secret(db, out, err)
+
+
+def test_books_by_rest_when_websocket_is_off_and_during_an_outage(fake, tmp_path):
+    """use_websocket false: no l2Book subscription, books polled by /info l2Book, quotes as usual.
+    Then with the WebSocket on: connections refused for 8 s -> REST books after 5 s, quotes go on."""
+    db = tmp_path / "rest.db"
+    proc = start_runner(fake, tmp_path, db, use_websocket=False, market_data_update_freq=2)
+    try:
+        wait_for(lambda: two_sided(fake), 20, "quotes on REST books")
+        subs = [e["sub"]["type"] for e in fake.entries("ws") if e["event"] == "subscribe"]
+        assert "l2Book" not in subs and "orderUpdates" in subs, subs
+        wait_for(lambda: len([e for e in fake.entries("info") if e["type"] == "l2Book"]) >= 3, 5,
+                 "books polled again and again")
+    finally:
+        rc, out, err = stop_runner(proc)
+    assert rc == 0, err[-3000:]
+    assert fake.resting() == []
+    assert "books from REST every 0.4 s" in " ".join(m for _, m, _ in events(db, "start"))
+
+    db2 = tmp_path / "outage.db"
+    proc = start_runner(fake, tmp_path, db2)
+    try:
+        wait_for(lambda: two_sided(fake), 20, "quotes on WebSocket books")
+        drop_t = int(time.time() * 1000)
+        fake.drop_ws(refuse_s=9.0)
+        wait_for(lambda: [e for e in fake.entries("info") if e["type"] == "l2Book" and e["t"] > drop_t + 4500],
+                 15, "REST books after the stream stayed down")
+        polls = [e["t"] for e in fake.entries("info") if e["type"] == "l2Book" and e["t"] > drop_t]
+        assert min(polls) >= drop_t + 4500, "no REST books during a short outage"
+        # Quotes on REST books, before the stream is back.
+        wait_for(lambda: two_sided(fake), 10, "quotes on REST books")
+        assert int(time.time() * 1000) < drop_t + 9000, "quoted only after the stream came back"
+        assert not [e for e in fake.entries("ws") if e["event"] == "first_book" and e["t"] > drop_t]
+        wait_for(lambda: [e for e in fake.entries("ws") if e["event"] == "first_book" and e["t"] > drop_t],
+                 25, "the stream back")
+    finally:
+        rc, out, err = stop_runner(proc)
+    assert rc == 0, err[-3000:]
+    assert fake.resting() == []
+    assert_positions_reconcile(db2)
