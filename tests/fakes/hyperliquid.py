@@ -15,7 +15,8 @@ $10 minimum; ALO orders that would cross are refused with the venue's text.
 Test controls (thread-safe, from the test thread): trade_through() prints a trade through one of
 our resting orders (-> orderUpdates "filled", userFills, trades pushes), drop_ws() aborts every
 WebSocket (optionally holding back l2Book on the next connections), fail_next(n) answers HTTP 429
-to the next n requests, plus views of resting orders, positions and a log of every request.
+to the next n requests, add_resting() / fill_order() put an order on the book and fill it (in part)
+directly, plus views of resting orders, positions and a log of every request.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class FakeHyperliquid:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self.http_port = 0
+        self.refuse_until = 0.0
         self.ws_port = 0
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -165,10 +167,12 @@ class FakeHyperliquid:
             self.fail_left, self.fail_status = n, status
         self.call(f)
 
-    def drop_ws(self, book_delay_s: float = 0.0) -> int:
-        """Abort every WebSocket; the next connections get no l2Book for book_delay_s."""
+    def drop_ws(self, book_delay_s: float = 0.0, refuse_s: float = 0.0) -> int:
+        """Abort every WebSocket; the next connections get no l2Book for book_delay_s, and
+        connections are refused (closed at once) for refuse_s."""
         def f():
             self.next_book_delay_s = book_delay_s
+            self.refuse_until = asyncio.get_running_loop().time() + refuse_s
             n = 0
             for ws in list(self.conns):
                 ws.transport.abort()
@@ -189,6 +193,34 @@ class FakeHyperliquid:
             self._push_order_update(best, "filled")
             fill = self._make_fill(best, px, sz, crossed=False)
             return fill
+        return self.call(f)
+
+    def add_resting(self, coin: str, side: str, px: str, sz: str, cloid: str | None = None,
+                    tif: str = "Alo") -> int:
+        """Put an order straight on the book (no signature, nonce or price checks); returns its oid.
+        side 'B' bid / 'A' ask; px and sz as wire strings ("2.1", "10")."""
+        def f():
+            oid = next(self.oids)
+            self.orders[oid] = {"coin": coin, "side": side, "limitPx": _wire(Decimal(px)),
+                                "sz": _wire(Decimal(sz)), "origSz": _wire(Decimal(sz)), "oid": oid,
+                                "timestamp": now_ms(), "tif": tif, "reduceOnly": False, "cloid": cloid}
+            self._push_order_update(self.orders[oid], "open")
+            return oid
+        return self.call(f)
+
+    def fill_order(self, oid: int, sz: str | None = None, crossed: bool = False) -> dict:
+        """Fill `sz` (default: all that rests) of resting order `oid` at its limit price; a partial
+        fill leaves the rest resting (origSz unchanged). Returns the userFills entry."""
+        def f():
+            o = self.orders[oid]
+            px, left = Decimal(o["limitPx"]), Decimal(o["sz"])
+            qty = left if sz is None else min(left, Decimal(sz))
+            if qty >= left:
+                del self.orders[oid]
+                self._push_order_update(o, "filled")
+            else:
+                o["sz"] = _wire(left - qty)
+            return self._make_fill(o, px, qty, crossed=crossed)
         return self.call(f)
 
     def entries(self, kind: str) -> list[dict]:
@@ -276,6 +308,10 @@ class FakeHyperliquid:
             await ws.close(1008, "bad path")
             return
         loop = asyncio.get_running_loop()
+        if loop.time() < self.refuse_until:
+            self._log("ws", event="refused")
+            await ws.close(1013, "try again later")
+            return
         st = {"subs": {}, "book_ready": loop.time() + self.next_book_delay_s, "first_book_sent": False}
         self.next_book_delay_s = 0.0
         self.conns[ws] = st
