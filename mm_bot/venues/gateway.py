@@ -178,6 +178,11 @@ class GatewayBase:
     async def open_orders(self) -> list[OpenOrder]:  # pragma: no cover - overridden
         return []
 
+    async def closed_status(self, coin: str, cloid: str) -> tuple[OrderStatus, str] | None:
+        """How an order no longer open ended (FILLED / CANCELLED / REJECTED, venue text), for venues
+        that can tell by cloid; None: unknown (reconcile then reports it cancelled)."""
+        return None
+
     def accept_fill(self, f: Fill) -> bool:
         """True the first time a fill id is seen and the fill belongs to one of our bots."""
         if not f.bot_id or f.fill_id in self.seen_fills:
@@ -237,8 +242,13 @@ class GatewayBase:
                 if cancel_requested:
                     recancel.append((bot_id, coin, cloid))
             else:
-                events.append(OrderAck(bot_id, coin, cloid, OrderStatus.CANCELLED, now,
-                                       reason="not open on the venue (reconcile)"))
+                ended = await self.closed_status(coin, cloid)
+                if ended is None:
+                    events.append(OrderAck(bot_id, coin, cloid, OrderStatus.CANCELLED, now,
+                                           reason="not open on the venue (reconcile)"))
+                elif ended[0] in (OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED):
+                    events.append(OrderAck(bot_id, coin, cloid, ended[0], now, reason=f"{ended[1]} (reconcile)"))
+                # Otherwise the venue says it is still open (it rested after the snapshot): next pass.
         strays = [o for o in open_orders if o.cloid and o.cloid in self.bot_of_cloid and o.cloid not in live
                   and o.cloid not in self.inflight]
         return ReconcileResult(events, strays, recancel, open_orders, len(fills))

@@ -101,6 +101,8 @@ class FakeHyperliquid:
         self._stop: asyncio.Event | None = None
         self.http_port = 0
         self.refuse_until = 0.0
+        # oid -> the last orderUpdates entry of that order (answers /info orderStatus).
+        self.statuses: dict[int, dict] = {}
         self.ws_port = 0
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -286,6 +288,7 @@ class FakeHyperliquid:
         if o.get("cloid"):
             order["cloid"] = o["cloid"]
         msg = {"channel": "orderUpdates", "data": [{"order": order, "status": status, "statusTimestamp": now_ms()}]}
+        self.statuses[o["oid"]] = msg["data"][0]
         self._broadcast(lambda s: s.get(("orderUpdates", self.account)), msg)
 
     def _broadcast(self, want, msg: dict) -> None:
@@ -450,6 +453,12 @@ class FakeHyperliquid:
             if user != self.account:
                 return 200, []
             return 200, (list(reversed(self.fills)) + self.history_fills)[:2000]
+        if typ == "orderStatus":
+            ref = req.get("oid")
+            for oid, entry in self.statuses.items():
+                if (oid == ref or entry["order"].get("cloid") == ref) and user == self.account:
+                    return 200, {"status": "order", "order": entry}
+            return 200, {"status": "unknownOid"}
         if typ == "userRateLimit":
             return 200, self.rate_limit
         if typ == "userFees":

@@ -893,3 +893,17 @@ def test_fixture_json_is_unchanged_by_parsing():
     before = json.dumps(msg, sort_keys=True)
     mapping.parse_l2_book(msg, INSTS)
     assert json.dumps(msg, sort_keys=True) == before
+
+
+def test_parse_order_status():
+    entry = {"order": {"coin": "BTC", "side": "B", "limitPx": "60000.0", "sz": "0.0", "oid": 7, "timestamp": 1,
+                       "origSz": "0.01", "cloid": "0x" + "ab" * 16}, "status": "filled", "statusTimestamp": 2}
+    assert mapping.parse_order_status({"status": "order", "order": entry}) == (OrderStatus.FILLED, "filled")
+    entry["status"] = "marginCanceled"
+    assert mapping.parse_order_status({"status": "order", "order": entry}) == (OrderStatus.CANCELLED,
+                                                                              "marginCanceled")
+    assert mapping.parse_order_status({"status": "unknownOid"}) is None
+    with pytest.raises(mapping.WireError, match="orderStatus"):
+        mapping.parse_order_status({"status": "order", "order": {"status": "weird"}})
+    with pytest.raises(mapping.WireError, match="orderStatus"):
+        mapping.parse_order_status({"status": "order"})

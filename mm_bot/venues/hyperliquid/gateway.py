@@ -246,6 +246,15 @@ class HyperliquidGateway(GatewayBase):
                                       skip_unknown=True)
         return list(uf.fills)
 
+    async def closed_status(self, coin: str, cloid: str) -> tuple[OrderStatus, str] | None:
+        """/info orderStatus by cloid (weight 2): how an order that left the book ended."""
+        try:
+            return mapping.parse_order_status(
+                await self.client.info({"type": "orderStatus", "user": self.user, "oid": cloid}))
+        except (HlRestError, WireError) as e:
+            log.warning("orderStatus %s: %s", cloid, e)
+            return None
+
     async def user_rate_limit(self) -> mapping.RateLimitStatus:
         return mapping.parse_user_rate_limit(
             await self.client.info({"type": "userRateLimit", "user": self.user}))

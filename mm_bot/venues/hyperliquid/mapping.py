@@ -427,6 +427,21 @@ def order_status_from_wire(status: str) -> OrderStatus:
     raise ValueError(f"unknown order status {status!r}")
 
 
+@_wire("orderStatus")
+def parse_order_status(resp: Any) -> tuple[OrderStatus, str] | None:
+    """/info orderStatus -> (status, venue status text), None for {"status": "unknownOid"}."""
+    mt = "orderStatus"
+    body = _dict(resp, mt, "response")
+    if body.get("status") == "unknownOid":
+        return None
+    entry = _dict(_field(body, "order", mt), mt, "order")
+    text = _str(entry, "status", mt)
+    try:
+        return order_status_from_wire(text), text
+    except ValueError as e:
+        raise WireError(mt, str(e)) from None
+
+
 @_wire("orderUpdates")
 def parse_order_updates(msg: Any, bot_of_cloid: Mapping[str, str] | None = None) -> list[OrderAck]:
     """WS `orderUpdates` -> OrderAcks (OPEN / FILLED / CANCELLED / REJECTED, reason = venue status)."""
