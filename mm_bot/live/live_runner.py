@@ -454,7 +454,7 @@ class LiveRunner:
 
     def _nonce_rows(self, now: int) -> None:
         """Queue the last nonce per signer (restart: the next run starts above it)."""
-        if self.prior.nonces is not None:
+        if self.prior.nonces is not None and self.gw.nonces is not None:
             self.records += [LiveNonceRow(signer, last, now) for signer, last in self.gw.nonces.snapshot().items()]
 
     async def _console_task(self) -> None:
@@ -625,7 +625,22 @@ class LiveRunner:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self._shutdown(stream_tasks, sender_task)
+            try:
+                await self._shutdown(stream_tasks, sender_task)
+            except Exception as e:  # noqa: BLE001 - a bug here must not hang the process
+                log.error("shutdown failed: %s: %s", type(e).__name__, e)
+                self._event("error", "critical", f"shutdown failed: {type(e).__name__}: {e}; open orders "
+                            "unconfirmed", wall_ms())
+                self.stats.extra["error"] = f"shutdown failed: {type(e).__name__}"
+                self.stats.open_orders_at_exit = 1
+                self.ws_stop.set()
+                self.sender_stop.set()
+                for t in [sender_task, *stream_tasks]:
+                    if t is not None:
+                        t.cancel()
+                await asyncio.gather(*[t for t in [sender_task, *stream_tasks] if t is not None],
+                                     return_exceptions=True)
+                self._flush()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await self.writer.close()
