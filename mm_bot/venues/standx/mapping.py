@@ -499,3 +499,160 @@ def cancel_order_body(cancel: Cancel) -> dict[str, Any]:
 def cancel_orders_body(cloids: list[str]) -> dict[str, Any]:
     """POST /api/cancel_orders body by client order ids."""
     return {"cl_ord_id_list": list(cloids)}
+
+
+# ---------------------------------------------------------------- live adapter additions (REST reads)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRow:
+    """One row of GET /api/query_trades (an execution of one of the account's orders).
+
+    px in ticks, sz in lots; fee_usd is fee_qty (fee_asset DUSD, taken 1:1 as USD); ts_ms from
+    created_at. The row carries the venue order id but no client order id.
+    """
+
+    trade_id: str
+    venue_oid: str
+    coin: str
+    side: int
+    px: int
+    sz: int
+    fee_usd: float
+    ts_ms: int
+
+
+def parse_depth_snapshot(msg: Any, inst: Instrument, recv_ms: int) -> BookUpdate:
+    """GET /api/query_depth_book `{asks, bids, symbol?}` -> full-book BookUpdate (same rules as
+    the `depth_book` push; ts_ms is the receive time)."""
+    mt = "query_depth_book"
+    with wire_context(mt):
+        data = _obj(msg, "response")
+        wrapped = {"channel": "depth_book", "symbol": data.get("symbol", coin_to_symbol(inst.coin)), "data": data}
+    try:
+        return parse_depth_book(wrapped, inst, recv_ms)
+    except WireError as exc:
+        raise WireError(mt, exc.detail) from None
+
+
+def parse_trades(msg: Any, instruments: Mapping[str, Instrument]) -> list[TradeRow]:
+    """GET /api/query_trades `{page_size, result:[trade], total}` (or a bare list) -> TradeRow list,
+    oldest first (by trade id); symbols without an instrument are skipped."""
+    mt = "query_trades"
+    with wire_context(mt):
+        rows = msg if isinstance(msg, list) else _list(_obj(msg, "response")["result"], "result")
+        out: list[TradeRow] = []
+        for row in rows:
+            row = _obj(row, "trade")
+            coin = symbol_to_coin(row["symbol"])
+            inst = instruments.get(coin)
+            if inst is None:
+                continue
+            out.append(TradeRow(
+                trade_id=str(_int(row["id"])),
+                venue_oid=str(_int(row["order_id"])),
+                coin=coin,
+                side=_side(row["side"]),
+                px=to_units(row["price"], inst.tick_size),
+                sz=to_units(row["qty"], inst.lot_size),
+                fee_usd=float(to_decimal(row.get("fee_qty") or "0")),
+                ts_ms=iso_to_ms(row.get("created_at") or row["updated_at"]),
+            ))  # fmt: skip
+        out.sort(key=lambda t: int(t.trade_id))
+        return out
+
+
+def parse_orders(msg: Any, instruments: Mapping[str, Instrument]) -> list[OrderUpdate]:
+    """GET /api/query_orders `{page_size, result:[order], total}` -> OrderUpdate list (symbols
+    without an instrument are skipped)."""
+    mt = "query_orders"
+    with wire_context(mt):
+        rows = _list(_obj(msg, "response")["result"], "result")
+        return [parse_order(r, instruments, mt) for r in rows
+                if symbol_to_coin(_obj(r, "order")["symbol"]) in instruments]
+
+
+def parse_balance_equity(msg: Any) -> float:
+    """GET /api/query_balance -> account equity in USD (`equity`, else balance + upnl)."""
+    with wire_context("query_balance"):
+        msg = _obj(msg, "response")
+        if msg.get("equity") not in (None, ""):
+            return float(to_decimal(msg["equity"]))
+        return float(to_decimal(msg["balance"]) + to_decimal(msg.get("upnl") or "0"))
+
+
+def fill_id_of(venue_oid: str, cumulative_lots: int) -> str:
+    """The fill id both the order stream (StandxOrderTracker) and REST trades use:
+    '<order id>-<cumulative filled lots after this fill>'."""
+    return f"{venue_oid}-{int(cumulative_lots)}"
+
+
+def split_fill_id(fill_id: str) -> tuple[str, int] | None:
+    """'<order id>-<cumulative lots>' -> (order id, lots); None for any other shape."""
+    oid, sep, cum = fill_id.rpartition("-")
+    if not sep or not oid.isdigit() or not cum.isdigit():
+        return None
+    return oid, int(cum)
+
+
+def trades_to_fills(trades: list[TradeRow], instruments: Mapping[str, Instrument],
+                    cloid_of_oid: Mapping[str, str], bot_of: BotOf,
+                    maker_fee_of: Mapping[str, float] | None = None) -> list[Fill]:
+    """Trade rows -> Fills with the order stream's id scheme (cumulative lots per order, counted
+    over the rows given: every earlier trade of an order must be among them).
+
+    Maker flag: the rows carry none; a fee at or below the coin's maker rate (maker_fee_of, by
+    coin) x notional, or a zero/negative fee, counts as maker (UNVERIFIED: inferred from fees).
+    """
+    cum: dict[str, int] = {}
+    out: list[Fill] = []
+    for t in trades:
+        inst = instruments[t.coin]
+        total = cum.get(t.venue_oid, 0) + t.sz
+        cum[t.venue_oid] = total
+        cloid = cloid_of_oid.get(t.venue_oid, "")
+        bot = (bot_of(cloid) if callable(bot_of) else bot_of) if cloid else ""
+        notional = inst.px(t.px) * inst.sz(t.sz)
+        rate = (maker_fee_of or {}).get(t.coin)
+        maker = t.fee_usd <= 0 or (rate is not None and t.fee_usd <= abs(rate) * notional * 1.000001 + 1e-12)
+        out.append(Fill(bot_id=bot, coin=t.coin, cloid=cloid, fill_id=fill_id_of(t.venue_oid, total),
+                        side=t.side, px=t.px, sz=t.sz, maker=maker, fee_usd=t.fee_usd, ts_ms=t.ts_ms,
+                        remaining=0))
+    return out
+
+
+def cancel_failures(reply: Any, requested: list[str]) -> dict[str, str]:
+    """Which ids of a POST /api/cancel_orders request the venue refused: {id: reason}.
+
+    The docs show the reply `[]` (UNVERIFIED beyond that). Read defensively: a `{code, message}`
+    object with code != 0 refuses every id; a list entry naming an id (`cl_ord_id` / `order_id` /
+    `id`, or the bare id) with an error (`code` != 0, `error`, `message`) refuses that id; an entry
+    that names no id refuses every id. Anything else (an empty list, code 0) refuses none.
+    """
+    if isinstance(reply, dict):
+        code = reply.get("code", 0)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            msg = str(reply.get("message") or f"code {code}")
+            return dict.fromkeys(requested, msg)
+        return {}
+    if not isinstance(reply, list):
+        return {}
+    wanted = set(requested)
+    out: dict[str, str] = {}
+    for entry in reply:
+        if isinstance(entry, str | int) and not isinstance(entry, bool):
+            if str(entry) in wanted:
+                out[str(entry)] = "refused by the venue"
+            continue
+        if not isinstance(entry, dict):
+            continue
+        code = entry.get("code", 1)
+        if code == 0 and not entry.get("error"):
+            continue
+        reason = str(entry.get("message") or entry.get("error") or f"code {code}")
+        ident = next((str(entry[k]) for k in ("cl_ord_id", "order_id", "id") if entry.get(k) not in (None, "")), "")
+        if ident in wanted:
+            out[ident] = reason
+        elif not ident:
+            out.update(dict.fromkeys(requested, reason))
+    return out
