@@ -186,8 +186,9 @@ class VenueLimits:
     ws_capacity_per_min: int
     rest_capacity_per_sec: int | None = None
     ws_capacity_per_sec: int | None = None
-    # Weight of one batch placement request (Orderly POST /v1/batch-order, 1/s): None = use the
-    # venue's formula (Hyperliquid 1 + floor(n/40), others 1 per request).
+    # Weight PER ORDER of a batch placement request (Orderly POST /v1/batch-order: every order of
+    # a batch counts toward the create limit): None = the venue's formula (Hyperliquid
+    # 1 + floor(n/40), others 1 per request).
     batch_place_weight: int | None = None
     action_budget: ActionBudgetSpec | None = None
     verified: bool = True
@@ -223,7 +224,7 @@ class VenueLimits:
         if self.venue == HYPERLIQUID:
             return hl_exchange_weight(batch_len)
         if batch_len > 1 and kind is RequestKind.PLACE and self.batch_place_weight is not None:
-            return self.batch_place_weight
+            return self.batch_place_weight * batch_len
         return 1
 
     def info_weight(self, info_type: str = "", n_items: int = 0) -> int:
@@ -255,15 +256,16 @@ DEFAULT_LIMITS: Mapping[str, VenueLimits] = {
         rest_capacity_per_min=600,
         ws_capacity_per_min=600,
         rest_capacity_per_sec=10,
-        batch_place_weight=10,
+        batch_place_weight=1,
         verified=False,
         source=(
             "PROTOCOLS 2.3 (OR-DOC orderly.openapi.yaml): limits are per Orderly key and per "
             "endpoint: order create/cancel/edit/cancel-all/orders/orderbook 10/s, batch-order 1/s "
             "(each order counts toward the create limit), positions 30/10 s, client/info 10/60 s. "
             "One shared 10/s window (+ 600/min = 10/s * 60) is conservative for every endpoint "
-            "except client/info (poll it at most once a minute); a batch placement weighs 10 so "
-            "at most one passes per second. WS message limits are NOT documented (PROTOCOLS 5.4): "
+            "except client/info (poll it at most once a minute); a batch placement weighs 1 per "
+            "order (the gateway keeps batch requests 1 s apart and below the per-second placement "
+            "share). WS message limits are NOT documented (PROTOCOLS 5.4): "
             "600/min is an UNVERIFIED placeholder"
         ),
     ),

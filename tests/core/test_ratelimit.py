@@ -244,8 +244,8 @@ def test_per_second_window_orderly():
     assert sum(isinstance(g, Grant) for g in grants) == 8
     assert grants[-1] == Denied(1_005, DenyReason.CAPACITY)
     assert isinstance(lim.try_acquire(RequestKind.PLACE, 1, 1_005), Grant)
-    # A batch placement weighs 10: only a cancel-sized window could take it -> never for places.
-    assert DEFAULT_LIMITS["woofi_pro"].action_weight(RequestKind.PLACE, batch_len=5) == 10
+    # A batch placement weighs 1 per order: every order counts toward Orderly's create limit.
+    assert DEFAULT_LIMITS["woofi_pro"].action_weight(RequestKind.PLACE, batch_len=5) == 5
     assert DEFAULT_LIMITS["woofi_pro"].action_weight(RequestKind.CANCEL, batch_len=5) == 1
 
 
@@ -406,7 +406,7 @@ def test_documented_defaults():
     assert (hl.rest_capacity_per_min, hl.ws_capacity_per_min, hl.verified) == (1200, 2000, True)
     assert hl.action_budget == ActionBudgetSpec(10_000, 1.0, 10_000, 100_000, 2)
     wo = DEFAULT_LIMITS["woofi_pro"]
-    assert (wo.rest_capacity_per_sec, wo.batch_place_weight, wo.verified) == (10, 10, False)
+    assert (wo.rest_capacity_per_sec, wo.batch_place_weight, wo.verified) == (10, 1, False)
     assert DEFAULT_LIMITS["standx"].verified is False
     assert all(v.source for v in DEFAULT_LIMITS.values())
 
