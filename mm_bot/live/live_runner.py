@@ -282,11 +282,11 @@ class LiveRunner:
         if not market:
             self.private_down.discard(stream)
         if n == 1:
-            self._event("feed", "info", f"{stream} stream connected", now, stream=stream, connection=n)
+            self._event("feed", "info", f"{stream} connected", now, stream=stream, connection=n)
             return
         down = now - self.disconnected_ms if self.disconnected_ms else None
         what = "books unusable until a fresh snapshot; " if market else ""
-        self._event("feed", "info", f"{stream} stream reconnected (connection {n}), subscriptions sent again; "
+        self._event("feed", "info", f"{stream} reconnected (connection {n}), subscriptions sent again; "
                     f"{what}reconciling orders", now, stream=stream, connection=n, down_ms=down)
         self.reconcile_kick.set()
 
@@ -298,11 +298,11 @@ class LiveRunner:
                 self.market_down_since = asyncio.get_running_loop().time()
             for book in self.books.values():
                 book.mark_out_of_sync()
-            self._event("feed", "warning", f"{stream} stream disconnected ({reason}): books marked out of sync",
+            self._event("feed", "warning", f"{stream} disconnected ({reason}): books marked out of sync",
                         now, stream=stream, reason=reason)
         else:
             self.private_down.add(stream)
-            self._event("feed", "warning", f"{stream} stream disconnected ({reason}): order states and fills "
+            self._event("feed", "warning", f"{stream} disconnected ({reason}): order states and fills "
                         "come from REST until it is back", now, stream=stream, reason=reason)
             self.reconcile_kick.set()
 

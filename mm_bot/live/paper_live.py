@@ -68,7 +68,7 @@ class LiveFeed:
                          f"{err.detail}", recv_ms, count=self.wire_errors)
 
     def on_connect(self, stream: str, n: int, market: bool) -> None:
-        self._record("feed", "info", f"{stream} stream {'connected' if n == 1 else f'reconnected (connection {n})'}",
+        self._record("feed", "info", f"{stream} {'connected' if n == 1 else f'reconnected (connection {n})'}",
                      wall_ms(), stream=stream, connection=n)
 
     def on_disconnect(self, stream: str, reason: str, market: bool) -> None:
@@ -77,8 +77,8 @@ class LiveFeed:
             self.down_since = asyncio.get_running_loop().time()
         if self.runner is not None:
             for coin in self.coins:
-                self.runner.session.market(FeedProblem(coin, now, f"{stream} stream disconnected ({reason})"), now)
-        self._record("feed", "warning", f"{stream} stream disconnected ({reason}): books marked out of sync", now,
+                self.runner.session.market(FeedProblem(coin, now, f"{stream} disconnected ({reason})"), now)
+        self._record("feed", "warning", f"{stream} disconnected ({reason}): books marked out of sync", now,
                      stream=stream, reason=reason)
 
     async def rest_fallback(self, stop: asyncio.Event) -> None:

@@ -17,7 +17,7 @@ REQUIRED_ENV: dict[str, tuple[str, ...]] = {
     "standx": ("STANDX_JWT", "STANDX_REQUEST_SIGNING_KEY"),
 }
 
-LIVE_VENUES_BUILT: frozenset[str] = frozenset({"hyperliquid"})
+LIVE_VENUES_BUILT: frozenset[str] = frozenset({"hyperliquid", "woofi_pro", "standx"})
 
 
 def missing_env(venue: str, environ: Mapping[str, str]) -> list[str]:

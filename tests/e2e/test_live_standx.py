@@ -26,15 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from mm_bot.venues import LIVE_VENUES_BUILT
 from mm_bot.venues.standx.auth import StandxSigner
 from mm_bot.venues.woofi_pro.auth import b58encode
 from tests.e2e.conftest import REPO, assert_positions_reconcile, query
 from tests.fakes.standx import FakeStandx
-
-pytestmark = pytest.mark.skipif(
-    "standx" not in LIVE_VENUES_BUILT,
-    reason="live trading on standx is not enabled yet (mm_bot.venues.LIVE_VENUES_BUILT lacks 'standx')")
 
 SEED = bytes(range(40, 72))
 KEY = b58encode(SEED)

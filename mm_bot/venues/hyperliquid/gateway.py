@@ -144,7 +144,7 @@ class HyperliquidMarketData:
         return subs
 
     def market_stream(self, coins: Iterable[str], sink: StreamSink) -> HlWebSocket:
-        name = "hyperliquid market"
+        name = "hyperliquid market stream"
         self.ws = HlWebSocket(self.ws_url, self.subscriptions(coins), _stream_handler(sink, self.parse),
                               lambda n: sink.on_connect(name, n, True),
                               lambda reason: sink.on_disconnect(name, reason, True), self.limiter, self.rng,
@@ -386,7 +386,7 @@ class HyperliquidGateway(GatewayBase):
         return []
 
     def private_streams(self, sink: StreamSink) -> list[HlWebSocket]:
-        name = "hyperliquid user"
+        name = "hyperliquid user stream"
         subs = [{"type": "orderUpdates", "user": self.user}, {"type": "userFills", "user": self.user}]
         self.ws = HlWebSocket(self.market.ws_url, subs, _stream_handler(sink, self.parse),
                               lambda n: sink.on_connect(name, n, False),

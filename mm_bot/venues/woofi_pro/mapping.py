@@ -710,3 +710,200 @@ def open_orders_request(coin: str | None = None) -> tuple[str, str]:
     params: list[tuple[str, str]] = [("symbol", coin_to_symbol(coin))] if coin else []
     params.append(("status", "INCOMPLETE"))
     return "GET", path_with_query("/v1/orders", params)
+
+
+# ---------------------------------------------------------------- live adapter helpers (REST)
+
+
+def order_filled_units(row: Mapping[str, Any], inst: Instrument) -> int:
+    """Executed lots of a /v1/orders row. The OpenAPI example names it `total_executed_quantity`
+    (with `executed_quantity` beside it); older docs `executed`. UNVERIFIED which one the live API sends."""
+    for key in ("total_executed_quantity", "executed_quantity", "executed"):
+        value = row.get(key)
+        if value is not None:
+            return to_units(value, inst.lot_size)
+    return 0
+
+
+def parse_orders_page(msg: Any, instruments: Mapping[str, Instrument]) -> tuple[list[OpenOrder], int, int]:
+    """One page of GET /v1/orders -> (orders in known coins, total rows on the venue or -1, rows on this page).
+
+    `data.meta.total` gives the row count over every page (records_per_page, current_page beside it).
+    Unlike parse_open_orders it reads the executed quantity under every name the docs use.
+    """
+    mt = "orders"
+    res = parse_rest(msg, mt)
+    if not res.ok:
+        raise WireError(mt, f"error response {res.code}: {res.message}")
+    with wire_context(mt):
+        rows = _rows(res)
+        meta = res.data.get("meta") if isinstance(res.data, dict) else None
+        total = _int(meta.get("total", -1)) if isinstance(meta, dict) else -1
+        out: list[OpenOrder] = []
+        for r in rows:
+            coin = symbol_to_coin(r["symbol"])
+            inst = instruments.get(coin)
+            if inst is None:
+                continue
+            out.append(
+                OpenOrder(
+                    coin=coin,
+                    cloid=str(r.get("client_order_id") or ""),
+                    venue_oid=str(_int(r["order_id"])),
+                    side=_side(r["side"]),
+                    px=to_units(r.get("price") or 0, inst.tick_size),
+                    sz=to_units(r["quantity"], inst.lot_size),
+                    filled=order_filled_units(r, inst),
+                    status=_STATUS.get(r.get("status", "NEW"), OrderStatus.OPEN),
+                    tif=ORDER_TYPE_TO_TIF.get(r.get("type", "LIMIT"), Tif.GTC),
+                    reduce_only=bool(r.get("reduce_only", False)),
+                    ts_ms=_int(r.get("updated_time") or r.get("created_time") or res.ts_ms),
+                )
+            )
+        return out, total, len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTrade:
+    """One row of GET /v1/trades (our executions). px in ticks, sz in lots, fee in USDC (+ = cost)."""
+
+    trade_id: str
+    order_id: str
+    coin: str
+    side: int
+    px: int
+    sz: int
+    maker: bool
+    fee_usd: float
+    ts_ms: int
+
+
+def parse_client_trades(msg: Any, instruments: Mapping[str, Instrument]) -> list[ClientTrade]:
+    """GET /v1/trades -> our executions in known coins (rows: id, symbol, side, order_id,
+    executed_price, executed_quantity, fee, fee_asset, is_maker (1/0), executed_timestamp).
+    The rows carry no client_order_id: attribute them through the order id."""
+    mt = "trades"
+    res = parse_rest(msg, mt)
+    if not res.ok:
+        raise WireError(mt, f"error response {res.code}: {res.message}")
+    with wire_context(mt):
+        out: list[ClientTrade] = []
+        for r in _rows(res):
+            coin = symbol_to_coin(r["symbol"])
+            inst = instruments.get(coin)
+            if inst is None:
+                continue
+            out.append(
+                ClientTrade(
+                    trade_id=str(_int(r["id"])),
+                    order_id=str(_int(r["order_id"])),
+                    coin=coin,
+                    side=_side(r["side"]),
+                    px=to_units(r["executed_price"], inst.tick_size),
+                    sz=to_units(r["executed_quantity"], inst.lot_size),
+                    maker=bool(r.get("is_maker")),
+                    fee_usd=_float(r.get("fee") or 0),
+                    ts_ms=_int(r.get("executed_timestamp") or res.ts_ms),
+                )
+            )
+        return out
+
+
+def fee_rate_bps(value: Any) -> float:
+    """A /v1/client/info fee rate in bps. UNVERIFIED unit: the docs' examples are all 0. A value
+    below 0.01 is read as a fraction (0.0002 -> 2 bps: a fraction of 1 % or more is not a real
+    fee); anything else as bps already (2 -> 2 bps)."""
+    rate = _float(value)
+    return rate * 1e4 if abs(rate) < 0.01 else rate
+
+
+def parse_client_info_fees(msg: Any) -> tuple[float, float]:
+    """GET /v1/client/info -> (maker, taker) in bps; futures_* rates preferred (perps)."""
+    mt = "client_info"
+    res = parse_rest(msg, mt)
+    if not res.ok:
+        raise WireError(mt, f"error response {res.code}: {res.message}")
+    with wire_context(mt):
+        data = res.data
+        if not isinstance(data, dict):
+            raise ValueError("data is not an object")
+        maker = data.get("futures_maker_fee_rate", data.get("maker_fee_rate"))
+        taker = data.get("futures_taker_fee_rate", data.get("taker_fee_rate"))
+        return fee_rate_bps(maker), fee_rate_bps(taker)
+
+
+def equity_from_positions(msg: Any) -> float | None:
+    """GET /v1/positions -> account value in USD: `total_collateral_value` (None when absent).
+    UNVERIFIED whether the venue already counts unsettled PnL in it (the docs do not say)."""
+    mt = "positions"
+    res = parse_rest(msg, mt)
+    if not res.ok:
+        raise WireError(mt, f"error response {res.code}: {res.message}")
+    with wire_context(mt):
+        data = res.data
+        if not isinstance(data, dict) or data.get("total_collateral_value") is None:
+            return None
+        return _float(data["total_collateral_value"])
+
+
+def batch_order_body(places: list[Place], instruments: Mapping[str, Instrument],
+                     as_numbers: bool = False) -> dict[str, Any]:
+    """POST /v1/batch-order body {"orders": [...]} (1..10 orders, no reduce_only: not supported in batch)."""
+    if not 1 <= len(places) <= 10:
+        raise ValueError(f"a batch holds 1..10 orders, got {len(places)}")
+    if any(p.reduce_only for p in places):
+        raise ValueError("reduce_only is not supported in a batch order")
+    return {"orders": [place_to_order_body(p, instruments[p.coin], as_numbers) for p in places]}
+
+
+def parse_batch_order_response(msg: Any, places: list[Place], ts_ms: int) -> tuple[list[OrderAck], list[Place]]:
+    """POST /v1/batch-order reply -> (acks, places the reply does not mention).
+
+    A failed envelope rejects every order. Otherwise `data.rows[]` holds one row per order
+    (order_id, client_order_id, and `error_message` for a refused one: UNVERIFIED shape, read
+    defensively): a row with an order id is OPEN, one without is REJECTED with its error text.
+    """
+    mt = "batch_order"
+    res = parse_rest(msg, mt)
+    if not res.ok:
+        reason = f"{res.code}: {res.message}"
+        return [OrderAck(p.bot_id, p.coin, p.cloid, OrderStatus.REJECTED, ts_ms, reason=reason) for p in places], []
+    with wire_context(mt):
+        by_cloid: dict[str, dict[str, Any]] = {}
+        for r in _rows(res):
+            cid = r.get("client_order_id")
+            if isinstance(cid, str) and cid:
+                by_cloid[cid] = r
+        acks: list[OrderAck] = []
+        missing: list[Place] = []
+        for p in places:
+            r = by_cloid.get(p.cloid)
+            if r is None:
+                missing.append(p)
+                continue
+            err = str(r.get("error_message") or r.get("message") or "")
+            oid = r.get("order_id")
+            if oid not in (None, "", 0) and err.lower() in ("", "none"):
+                acks.append(OrderAck(p.bot_id, p.coin, p.cloid, OrderStatus.OPEN, ts_ms, venue_oid=str(_int(oid))))
+            else:
+                acks.append(OrderAck(p.bot_id, p.coin, p.cloid, OrderStatus.REJECTED, ts_ms,
+                                     reason=err or "rejected in batch"))
+        return acks, missing
+
+
+def cancel_order_request(coin: str, order_id: str) -> tuple[str, str]:
+    """Cancel by venue order id -> ('DELETE', '/v1/order?order_id=..&symbol=..')."""
+    params = [("order_id", str(_int(order_id))), ("symbol", coin_to_symbol(coin))]
+    return "DELETE", path_with_query("/v1/order", params)
+
+
+def cancel_sent(msg: Any) -> str:
+    """A cancel reply -> '' when the venue took it (`data.status` CANCEL_SENT / CANCEL_ALL_SENT),
+    else the venue's error text."""
+    res = parse_rest(msg, "cancel")
+    if not res.ok:
+        return f"{res.code}: {res.message}"
+    status = res.data.get("status") if isinstance(res.data, dict) else None
+    if status in (None, "CANCEL_SENT", "CANCEL_ALL_SENT", "SUCCESS"):
+        return ""
+    return f"unexpected cancel status {status!r}"
