@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS order_events (
     bot_id  TEXT NOT NULL,
     coin    TEXT NOT NULL,
     cloid   TEXT NOT NULL,
-    event   TEXT NOT NULL,              -- the state entered, or cancel_requested
+    event   TEXT NOT NULL,              -- the state entered, cancel_requested, or modify_requested | modified | modify_failed
     detail  TEXT NOT NULL DEFAULT '',
     ts_ms   INTEGER NOT NULL
 );
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS trades (
     id      INTEGER PRIMARY KEY,
     bot_id  TEXT NOT NULL,
     coin    TEXT NOT NULL,
-    kind    TEXT NOT NULL,              -- place | cancel | fill
+    kind    TEXT NOT NULL,              -- place | cancel | modify (new price, size to rest) | fill
     side    TEXT NOT NULL,
     price   REAL NOT NULL,
     size    REAL NOT NULL,

@@ -186,6 +186,7 @@ class BotConfig:
     use_websocket: bool
     market_data_update_freq: int
     batch_orders: bool
+    requote_with_modify: bool
     # margin
     margin_cap_mode: str
     assumed_leverage: float
@@ -553,6 +554,19 @@ def _fixed_size(g: Callable[[str], Any]) -> str | None:
     return None
 
 
+# Venues whose order API can move a resting order in place (requote_with_modify).
+MODIFY_VENUES = ("hyperliquid", "woofi_pro")
+
+
+def _modify_venue(g: Callable[[str], Any]) -> str | None:
+    if g("requote_with_modify") and g("venue") not in MODIFY_VENUES:
+        return (
+            f"requote_with_modify needs a venue with an order modify endpoint ({', '.join(MODIFY_VENUES)}); "
+            f"{g('venue')} has none: set it to false"
+        )
+    return None
+
+
 _FAULTS = ("paper.reject_rate", "paper.http429_rate", "paper.http5xx_rate", "paper.timeout_rate")
 
 
@@ -590,6 +604,12 @@ RULES: tuple[Rule, ...] = (
         "`fixed_size_base` <= `max_position_base` when both are set",
         ("fixed_size_base", "max_position_base"),
         _fixed_size,
+    ),
+    Rule(
+        "modify_needs_venue_support",
+        "`requote_with_modify` only on a venue with an order modify endpoint (hyperliquid, woofi_pro; not standx)",
+        ("requote_with_modify", "venue"),
+        _modify_venue,
     ),
     _ge("paper.taker_fee_bps", "paper.maker_fee_bps", "paper_fee_order"),
     Rule("paper_fault_rates", "`paper` reject + 429 + 5xx + timeout rates sum to <= 1", _FAULTS, _fault_sum),

@@ -125,6 +125,8 @@ BUILT = {
     "dynamic_min_spread_update_every_loops",
     "use_websocket",
     "market_data_update_freq",
+    # read by core/bot.py (requote by modify)
+    "requote_with_modify",
 }
 
 MINIMAL = {"bot_id": "hl-btc-1", "coins": ["BTC", "ETH"]}
@@ -374,6 +376,11 @@ def test_missing_file(tmp_path):
             "$.fixed_size_base",
             "fixed_size_within_position_cap",
         ),
+        (
+            {"venue": "standx", "requote_with_modify": True},
+            "$.requote_with_modify",
+            "modify_needs_venue_support",
+        ),
         ({"paper": {"maker_fee_bps": 5}}, "$.paper.taker_fee_bps", "paper_fee_order"),
         ({"paper": {"reject_rate": 0.6, "timeout_rate": 0.5}}, "$.paper.reject_rate", "paper_fault_rates"),
         ({"synthetic": {"SOL": {"preset": "eth"}}}, "$.synthetic.SOL", "coin_listed"),
@@ -395,6 +402,21 @@ def test_cross_rules_pass_when_satisfied(tmp_path):
         "max_position_base": 1,
     }
     assert load_config_file(write(tmp_path, "a.json", doc)).mode == "mainnet"
+
+
+@pytest.mark.parametrize("venue", ["hyperliquid", "woofi_pro"])
+def test_requote_with_modify_on_venues_with_modify(tmp_path, venue):
+    cfg = load_config_file(write(tmp_path, "a.json", {**MINIMAL, "venue": venue, "requote_with_modify": True}))
+    assert cfg.requote_with_modify is True
+    assert load_config_file(write(tmp_path, "b.json", MINIMAL)).requote_with_modify is False
+
+
+def test_requote_with_modify_refused_on_standx_names_file_and_path(tmp_path):
+    found = one_problem(tmp_path, {**MINIMAL, "venue": "standx", "requote_with_modify": True})
+    assert found.startswith(f"{tmp_path / 'bot.json'}: $.requote_with_modify: [modify_needs_venue_support] ")
+    assert "standx" in found and "hyperliquid" in found
+    # Off (the default) is fine on standx.
+    assert load_config_file(write(tmp_path, "c.json", {**MINIMAL, "venue": "standx"})).venue == "standx"
 
 
 def test_cross_rule_skipped_when_its_key_is_invalid(tmp_path):

@@ -32,7 +32,7 @@ from mm_bot.core.killswitch import KillParams, KillSwitches, Trip
 from mm_bot.core.orders import STRAY_SLOT, OrderCoordinator
 from mm_bot.core.position import Position
 from mm_bot.core.quoting import QuoteParams, keep_order, target_quotes
-from mm_bot.core.ratelimit import DualRateLimiter, Grant, RequestKind
+from mm_bot.core.ratelimit import HYPERLIQUID, DualRateLimiter, Grant, RequestKind
 from mm_bot.core.records import (
     BookSnapshotRow,
     FillRow,
@@ -64,6 +64,7 @@ from mm_bot.core.types import (
     Cancel,
     Fill,
     Instrument,
+    ModifyFailed,
     OrderStatus,
     Place,
     Reconcile,
@@ -97,6 +98,10 @@ RECONCILE_OVERLAP_MS = 5_000
 # RECONCILE_MAX_GAP_MS without one it goes ahead whenever the limiter grants it.
 RECONCILE_MAX_USAGE_PCT = 50.0
 RECONCILE_MAX_GAP_MS = 60_000
+# A modify unanswered this long (a lost answer that reconciliation has not settled yet) is taken
+# as refused, so the order can be requoted again: the next modify moves it to the target
+# whichever price it rests at, and reconciliation corrects our price if it did move.
+MODIFY_ANSWER_TIMEOUT_MS = 10_000
 
 
 @dataclass(slots=True)
@@ -304,6 +309,7 @@ class Bot:
             return self._send_cancels(cs, quotes, now_ms, "exit") + exit_actions
         targets = target_quotes(cs.inst, book, cs.position.lots, cs.params, cs.signals.signals(now_ms))
         cancels: list = []
+        modifies: list = []
         places: list = []
         wanted = set()
         mark = book.mid2() // 2
@@ -314,14 +320,30 @@ class Bot:
             wanted.add(q.slot)
             o = self.orders.slot_order(coin, q.slot)
             if o is not None:
-                if o.cancel_requested or o.status == OrderStatus.PENDING:
+                if o.modify is not None and now_ms - o.modify_sent_ms >= MODIFY_ANSWER_TIMEOUT_MS:
+                    self._on_modify_failed(ModifyFailed(self.bot_id, coin, o.cloid,
+                                                        f"no answer within {MODIFY_ANSWER_TIMEOUT_MS} ms", now_ms))
+                # A modify in flight is one decision already: nothing more until the venue answers.
+                if o.cancel_requested or o.status == OrderStatus.PENDING or o.modify is not None:
                     continue
                 if self._keep(cs, o, q.px, now_ms):
                     continue
-                if now_ms - o.created_ms < cs.min_replace_ms:
+                if now_ms - o.quoted_ms < cs.min_replace_ms:
                     continue
+                modify = self.cfg.requote_with_modify
+                if (modify and self.cfg.self_match_protect
+                        and self.self_match.would_self_match(self.account, coin, q.side, q.px)):
+                    continue  # moving there would self-match: leave the order where it rests
                 if not self.amends.try_acquire(coin, now_ms):
                     continue
+                if modify:
+                    lots = self._modify_size(cs, o, q, mark, exposures, var, equity, now_ms)
+                    # A stale order already at its target price and size: a modify would change
+                    # nothing, so it is replaced as before.
+                    if lots > 0 and (q.px != o.px or lots != o.remaining):
+                        modifies.append((o, q, lots))
+                        continue
+                # Not moved in place (off, or the move is not allowed): cancel, the slot refills later.
                 cancels.append(o)
                 continue
             # Empty slot: pace placements per slot (min_replace_ms plus jitter).
@@ -340,13 +362,46 @@ class Bot:
         # Live orders whose slot no longer has a target (side stopped, fewer levels).
         for o in self.orders.live(coin):
             if (o.slot not in wanted and o.slot not in EXIT_SLOTS and not o.cancel_requested
-                    and o.status != OrderStatus.PENDING):
+                    and o.status != OrderStatus.PENDING and o.modify is None):
                 cancels.append(o)
         actions = self._send_cancels(cs, cancels, now_ms, "requote")
+        actions += self._send_modifies(cs, modifies, now_ms)
         for q, sz in self._grant(places, RequestKind.PLACE, now_ms):
             actions.append(self._place(coin, q.side, q.px, sz, Tif.ALO, q.slot, now_ms))
             cs.last_place_ms[q.slot] = now_ms
         return actions
+
+    def _modify_size(self, cs: CoinState, o, q, mark: int, exposures: list[CoinExposure], var: float,
+                     equity: float, now_ms: int) -> int:
+        """Lots the order may rest with once moved to q.px, 0 when it must not move in place.
+
+        The move passes the checks a new order would: the loop guard (a modify is a new order at
+        the venue) and the pre-trade checks, with this order's own resting lots taken out of the
+        exposure it is checked against (it replaces them). The size never grows by a modify (a
+        larger quote takes effect when the slot is refilled); it shrinks to a smaller quote size.
+        """
+        if not self.loop_guard.allows(cs.coin, q.side, now_ms):
+            return 0
+        own = o.remaining
+        others = [replace(e, resting_buy_lots=e.resting_buy_lots - (own if o.side == BUY else 0),
+                          resting_sell_lots=e.resting_sell_lots - (own if o.side == SELL else 0))
+                  if e.coin == cs.coin else e for e in exposures]
+        allowed = self._risk_size(cs, q, mark, others, var, equity, now_ms)
+        return min(own, allowed)
+
+    def _send_modifies(self, cs: CoinState, items: list, now_ms: int) -> list[Action]:
+        """Modify actions for (order, quote, lots) items the rate limiter grants (RequestKind.MODIFY):
+        each counts as an amend for TI, and self-match protection sees the new price from now on
+        (the old one comes back if the venue refuses)."""
+        out: list[Action] = []
+        for o, q, lots in self._grant(items, RequestKind.MODIFY, now_ms):
+            m = self.orders.request_modify(o, q.px, o.filled + lots, now_ms, "requote")
+            if m is None:
+                continue
+            cs.ti.on_amend(o.cloid, now_ms)
+            self.self_match.register(RestingOrder(self.account, cs.coin, o.cloid, o.side, q.px, self.bot_id))
+            out.append(m)
+        return out
 
     def _place(self, coin: str, side: int, px: int, sz: int, tif: Tif, slot: str, now_ms: int,
                reduce_only: bool = False) -> Place:
@@ -522,7 +577,8 @@ class Bot:
         if kind != RequestKind.CANCEL and lim.is_critical(now_ms):
             self._throttled(now_ms, f"{len(items)} {kind.value} request(s) skipped: rate-limit usage critical")
             return []
-        if self.cfg.batch_orders:
+        # Only Hyperliquid batches modifies (batchModify); Orderly edits one order per request.
+        if self.cfg.batch_orders and (kind != RequestKind.MODIFY or self.limits.venue == HYPERLIQUID):
             got = lim.try_acquire(kind, self.limits.action_weight(kind, len(items)), now_ms)
             if isinstance(got, Grant):
                 return items
@@ -556,7 +612,8 @@ class Bot:
         # The coin's config carries the RequotePolicy attributes (move, requote, stale, proximity).
         book = cs.book
         bb, ba = (book.best_bid, book.best_ask) if book is not None else (0, 0)
-        return keep_order(o.side, o.px, o.created_ms, target_px, now_ms, bb, ba, cs.cfg)
+        # Age from the last move: a modified order is as fresh as a replacement would be.
+        return keep_order(o.side, o.px, o.quoted_ms, target_px, now_ms, bb, ba, cs.cfg)
 
     def _risk_size(self, cs: CoinState, q, mark: int, exposures: list[CoinExposure], var: float,
                    equity: float, now_ms: int) -> int:
@@ -714,6 +771,8 @@ class Bot:
           so is a known order in the 'stray' slot (restored from an earlier run); both count
           as strays;
         - a cancel older than grace_ms whose order still rests is sent again;
+        - a modify unanswered for longer than grace_ms is settled by the venue's price (took effect
+          at the new price, failed at the old one);
         - a live order the venue lacks, older than grace_ms (so not in flight), is closed: filled
           when its fills cover it, else cancelled.
         Every transition writes an order_events row; a summary goes to system_events when
@@ -723,7 +782,7 @@ class Bot:
         self.reconciles += 1
         self._last_reconcile_ms = now
         self._reconcile_since_ms = max(0, now - RECONCILE_OVERLAP_MS)
-        recovered = adopted = strays = closed = retried = 0
+        recovered = adopted = strays = closed = retried = settled = 0
         for f in sorted(snap.fills, key=lambda x: (x.ts_ms, x.fill_id)):
             if f.fill_id not in self.seen_fills:
                 self._on_fill(f)
@@ -741,6 +800,13 @@ class Bot:
                 self.orders.adopt(o, vo.venue_oid, vo.filled, now, "reconcile: resting at the venue, ack missing")
                 self.coins[o.coin].ti.on_order_accepted(o.cloid, now)
                 adopted += 1
+            if o.modify is not None and now - o.modify_sent_ms >= max(grace_ms, RECONCILE_GRACE_MS):
+                # Its answer was lost: the venue's price says whether it took effect.
+                settled += self.settle_modify(o.cloid, vo.px, vo.venue_oid, now) is not None
+            elif o.slot != STRAY_SLOT and self.orders.correct_price(o, vo.px, vo.venue_oid, now,
+                                                                    "reconcile: resting at the venue's price"):
+                self._track_resting(o, now)
+                settled += 1
             resend = o.cancel_requested and now - o.cancel_requested_ms >= max(grace_ms, RECONCILE_GRACE_MS)
             if resend:
                 self.orders.retry_cancel(o)
@@ -762,15 +828,30 @@ class Bot:
         out: list[Action] = []
         for coin, orders in cancel_by_coin.items():
             out += self._send_cancels(self.coins[coin], orders, now, "reconcile")
-        if recovered or adopted or strays or closed or retried:
+        if recovered or adopted or strays or closed or retried or settled:
             self.event("reconcile", "warning", f"reconciled with the venue: {recovered} missed fill(s) applied, "
                        f"{adopted} order(s) adopted, {strays} stray(s) cancelled, {closed} order(s) closed, "
-                       f"{retried} cancel(s) resent", now, fills_recovered=recovered, adopted=adopted,
-                       strays=strays, closed=closed, cancels_resent=retried,
+                       f"{retried} cancel(s) resent, {settled} unanswered modify(ies) settled", now,
+                       fills_recovered=recovered, adopted=adopted, strays=strays, closed=closed,
+                       cancels_resent=retried, modifies_settled=settled,
                        positions={c: cs.position.lots for c, cs in self.coins.items()})
         self.last_reconcile = {"fills_recovered": recovered, "adopted": adopted, "strays": strays,
-                               "closed": closed, "cancels_resent": retried}
+                               "closed": closed, "cancels_resent": retried, "modifies_settled": settled}
         return out
+
+    def settle_modify(self, cloid: str, venue_px: int, venue_oid: str, now_ms: int) -> bool | None:
+        """An order with a modify whose answer never came rests at the venue at venue_px (ticks):
+        True if the modify took effect (the venue has the new price), False if not (the old one),
+        None when the order has no modify in flight. For the shells' own reconciliation (the live
+        runner compares the venue's open orders itself); `on_reconcile` does this for paper."""
+        o = self.orders.orders.get(cloid)
+        if o is None or o.modify is None:
+            return None
+        took = venue_px == o.modify.px
+        moved = self.orders.settle_modify(o, venue_px, venue_oid, now_ms, "reconcile: modify unanswered, resting at "
+                                          + ("the new price" if took else "the old price"))
+        self._track_resting(o, now_ms)
+        return moved
 
     def restore_order(self, coin: str, cloid: str, side: int, px: int, sz: int, filled: int, tif: Tif,
                       status: OrderStatus, created_ms: int, venue_oid: str = "") -> None:
@@ -784,9 +865,12 @@ class Bot:
     # ------------------------------------------------------------ venue events
 
     def on_venue_event(self, ev: VenueEvent) -> list[Action]:
-        """Apply an ack or a fill from the venue."""
+        """Apply an ack, a fill or a refused modify from the venue."""
         if isinstance(ev, Fill):
             self._on_fill(ev)
+            return []
+        if isinstance(ev, ModifyFailed):
+            self._on_modify_failed(ev)
             return []
         if ev.status == OrderStatus.REJECTED and is_rate_limit_reject(ev.reason):
             self._on_rate_limited(ev)
@@ -794,11 +878,14 @@ class Bot:
         o = self.orders.on_ack(ev)
         cs = self.coins.get(ev.coin)
         if cs is not None and o is not None:
-            if ev.status == OrderStatus.OPEN:
+            if ev.status == OrderStatus.OPEN and o.status not in TERMINAL:
                 cs.ti.on_order_accepted(ev.cloid, ev.ts_ms)
             elif o.status in TERMINAL:
+                # Also an OPEN ack of a modify whose new size the fills in flight already covered.
                 cs.ti.on_order_done(ev.cloid, ev.ts_ms)
                 self.self_match.remove(ev.cloid)
+                if o.status == OrderStatus.FILLED:
+                    cs.last_place_ms.pop(o.slot, None)
         if ev.status == OrderStatus.REJECTED and not is_benign_reject(ev.reason):
             self.kills.observe_error(ev.ts_ms)
         elif ev.status == OrderStatus.OPEN and self.limiter is not None:
@@ -828,6 +915,40 @@ class Bot:
         cs.position.funding_usd += payment
         self.event("funding", "info", f"funding {rate * 1e4:.3f} bps on {cs.position.size:g}: {payment:+.4f} USD",
                    now_ms, coin, rate=rate, payment_usd=payment)
+
+    def _on_modify_failed(self, ev: ModifyFailed) -> None:
+        """The venue refused a modify: the order rests at its old price (or is gone: a fill won the
+        race, or reconciliation closes it). A rate-limit refusal backs the limiter off like a 429 on
+        a placement; other refusals, except a post-only cross and a gone order, count as errors."""
+        o = self.orders.on_modify_failed(ev)
+        if o is not None:
+            # Back to the price the order still rests at (or out, if the fills ended it).
+            self._track_resting(o, ev.ts_ms)
+        if is_rate_limit_reject(ev.reason):
+            until = self.limiter.on_rate_limited(ev.ts_ms, self.rng) if self.limiter is not None else ev.ts_ms
+            self.event("rate_limit", "warning", f"venue rate limit on a modify: {ev.reason}; back-off until "
+                       f"{until} ({until - ev.ts_ms} ms)", ev.ts_ms, ev.coin, cloid=ev.cloid, reason=ev.reason,
+                       backoff_until_ms=until,
+                       backoff_level=self.limiter.backoff_level if self.limiter is not None else 0)
+            return
+        if not is_benign_reject(ev.reason) and not is_gone_reason(ev.reason):
+            self.kills.observe_error(ev.ts_ms)
+        self.event("reject", "warning", f"modify refused: {ev.reason}", ev.ts_ms, ev.coin, cloid=ev.cloid,
+                   side=side_name(o.side) if o else "", reason=ev.reason, action="modify")
+
+    def _track_resting(self, o, now_ms: int) -> None:
+        """Self-match registry and TI rest clock after our view of o's price or state changed:
+        a live order is registered at its price; an ended one leaves both."""
+        cs = self.coins.get(o.coin)
+        if o.status in TERMINAL:
+            if cs is not None:
+                cs.ti.on_order_done(o.cloid, now_ms)
+            self.self_match.remove(o.cloid)
+            if o.status == OrderStatus.FILLED and cs is not None:
+                cs.last_place_ms.pop(o.slot, None)
+        elif o.tif != Tif.IOC and o.slot != STRAY_SLOT:
+            # (Strays are being cancelled, never quoted: self-match protection leaves them out.)
+            self.self_match.register(RestingOrder(self.account, o.coin, o.cloid, o.side, o.px, self.bot_id))
 
     def _on_rate_limited(self, ev) -> None:
         """The venue refused an order with a rate-limit error (HTTP 429): the order is rejected and
@@ -971,6 +1092,12 @@ def is_rate_limit_reject(reason: str) -> bool:
     """The venue refused a request for rate limiting (HTTP 429 or its rate-limit error text)."""
     r = reason.lower()
     return "429" in r or "rate limit" in r or "too many requests" in r
+
+
+def is_gone_reason(reason: str) -> bool:
+    """A modify or cancel that found no order (filled or cancelled first): a race, not an error."""
+    r = reason.lower()
+    return "not open" in r or "already canceled" in r or "already cancelled" in r or "filled" in r
 
 
 def is_benign_reject(reason: str) -> bool:

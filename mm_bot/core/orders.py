@@ -4,6 +4,12 @@ A slot is a (coin, quote level) place such as 'b0' (best bid level). At most one
 order per slot: a replacement is placed only after the venue confirmed the cancel of
 the order before it, so two orders of one slot are never in flight together.
 Every state change yields an OrderEventRow and an OrderRow upsert.
+
+A resting order can instead be moved in place (requote_with_modify): at most one modify per
+order is in flight (`Order.modify`); the order keeps its venue-confirmed price and size until
+the venue answers, an OPEN ack moves it (order_events 'modified', the orders row's price and
+size change), a ModifyFailed leaves it ('modify_failed'). Fills racing the modify apply as
+usual, counted against the larger of the old and the new size until the answer comes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from mm_bot.core.types import (
     TERMINAL,
     Fill,
     Instrument,
+    Modify,
+    ModifyFailed,
     Order,
     OrderAck,
     OrderStatus,
@@ -110,6 +118,10 @@ class OrderCoordinator:
                 o.accepted_ms = ev.ts_ms
                 o.venue_oid = ev.venue_oid
                 self._emit(o, ev.ts_ms, o.status.value, ev.reason)
+            elif o.modify is not None and ev.ts_ms >= o.modify_sent_ms:
+                # The time test keeps a late placement ack (delayed past a reconcile adoption) from
+                # passing for the modify's answer.
+                self._apply_modify(o, ev.venue_oid, ev.ts_ms, "modified")
             return o
         o.status = ev.status
         self._emit(o, ev.ts_ms, ev.status.value, ev.reason)
@@ -121,16 +133,82 @@ class OrderCoordinator:
         o = self.orders.get(f.cloid)
         if o is None:
             return None
-        o.filled = min(o.sz, o.filled + f.sz)
+        # With a modify in flight the venue holds the old or the new size: count fills up to the
+        # larger, and call the order filled only once it covers both (the answer settles it).
+        cap = max(o.sz, o.modify.sz) if o.modify is not None else o.sz
+        o.filled = min(cap, o.filled + f.sz)
         if o.status in TERMINAL and o.status != OrderStatus.CANCELLED:
             return o
-        if o.filled >= o.sz:
+        if o.filled >= cap:
             o.status = OrderStatus.FILLED
             self._free_slot(o)
         elif o.status != OrderStatus.CANCELLED:
             o.status = OrderStatus.PARTIAL
         self._emit(o, f.ts_ms, o.status.value, f.fill_id)
         return o
+
+    def request_modify(self, o: Order, px: int, sz: int, now_ms: int, reason: str = "",
+                       reduce_only: bool = False) -> Modify | None:
+        """Ask to move a resting order to px (ticks) with new total size sz (lots, filled
+        included); None (nothing recorded) while the order is not open or partially filled, a
+        cancel or another modify is in flight, or sz leaves nothing to rest."""
+        if (o.status not in (OrderStatus.OPEN, OrderStatus.PARTIAL) or o.cancel_requested
+                or o.modify is not None or sz <= o.filled or px <= 0):
+            return None
+        m = Modify(self.bot_id, o.coin, o.cloid, o.side, px, sz, o.tif, reduce_only)
+        o.modify = m
+        o.modify_sent_ms = now_ms
+        o.requoted_ms = now_ms
+        inst = self.instruments[o.coin]
+        self.records.append(OrderEventRow(
+            self.bot_id, o.coin, o.cloid, "modify_requested",
+            f"{reason}: {inst.px(o.px)} x {inst.sz(o.remaining)} -> {inst.px(px)} x {inst.sz(sz - o.filled)}"
+            if reason else f"{inst.px(o.px)} -> {inst.px(px)}", now_ms))
+        # The timeline row carries the new price and the size it is to rest with.
+        self.records.append(TradeRow(self.bot_id, o.coin, "modify", side_name(o.side), inst.px(px),
+                                     inst.sz(sz - o.filled), o.cloid, now_ms))
+        return m
+
+    def on_modify_failed(self, ev: ModifyFailed) -> Order | None:
+        """The venue refused a modify: the order keeps its price and size. Returns the order
+        (None for an unknown id); an order with no modify in flight is returned unchanged."""
+        o = self.orders.get(ev.cloid)
+        if o is None or o.modify is None:
+            return o
+        o.modify = None
+        if o.status in TERMINAL:
+            return o
+        self.records.append(OrderEventRow(self.bot_id, o.coin, o.cloid, "modify_failed", ev.reason, ev.ts_ms))
+        if o.filled >= o.sz:
+            # Fills that came while the modify was in flight used the old size up.
+            o.status = OrderStatus.FILLED
+            self._emit(o, ev.ts_ms, o.status.value, "filled while a modify was in flight")
+            self._free_slot(o)
+        return o
+
+    def settle_modify(self, o: Order, venue_px: int, venue_oid: str, now_ms: int, detail: str) -> bool | None:
+        """Reconciliation: the venue holds `o` at venue_px (ticks) and its modify was never answered.
+        At the modify's price it took effect (True), else it did not (False); None: nothing in flight."""
+        m = o.modify
+        if m is None or o.status in TERMINAL:
+            return None
+        if venue_px == m.px:
+            self._apply_modify(o, venue_oid or o.venue_oid, now_ms, "modified", detail)
+            return True
+        self.on_modify_failed(ModifyFailed(self.bot_id, o.coin, o.cloid, detail, now_ms))
+        return False
+
+    def correct_price(self, o: Order, venue_px: int, venue_oid: str, now_ms: int, detail: str) -> bool:
+        """Reconciliation: the venue holds live order `o` at another price than ours (a modify
+        whose answer was given up on took effect): take the venue's. False when nothing changed."""
+        if o.status in TERMINAL or o.modify is not None or venue_px == o.px or venue_px <= 0:
+            return False
+        o.px = venue_px
+        if venue_oid:
+            o.venue_oid = venue_oid
+        self.records.append(OrderEventRow(self.bot_id, o.coin, o.cloid, "modified", detail, now_ms))
+        self._order_row(o, now_ms)
+        return True
 
     def adopt(self, o: Order, venue_oid: str, filled: int, now_ms: int, detail: str) -> None:
         """Reconciliation found a pending order resting at the venue (its ack never came): open it."""
@@ -187,6 +265,27 @@ class OrderCoordinator:
 
     # ------------------------------------------------------------ internals
 
+    def _apply_modify(self, o: Order, venue_oid: str, now_ms: int, event: str, detail: str = "") -> None:
+        """The venue moved the order: take the modify's price and size (the order row changes)."""
+        m = o.modify
+        o.modify = None
+        if m is None:
+            return
+        inst = self.instruments[o.coin]
+        o.px, o.sz = m.px, m.sz
+        if venue_oid:
+            o.venue_oid = venue_oid
+        self.records.append(OrderEventRow(
+            self.bot_id, o.coin, o.cloid, event,
+            detail or f"{inst.px(m.px)} x {inst.sz(m.sz)} (venue oid {o.venue_oid})", now_ms))
+        if o.filled >= o.sz:
+            o.status = OrderStatus.FILLED
+            self._emit(o, now_ms, o.status.value, "filled while a modify was in flight")
+            self._free_slot(o)
+            return
+        o.status = OrderStatus.OPEN if o.filled == 0 else OrderStatus.PARTIAL
+        self._order_row(o, now_ms)
+
     def _free_slot(self, o: Order) -> None:
         key = (o.coin, o.slot)
         if self.slots.get(key) == o.cloid:
@@ -202,8 +301,14 @@ class OrderCoordinator:
     def _emit(self, o: Order, now_ms: int, event: str, detail: str = "") -> None:
         # Every transition passes here, so the live index follows every status change.
         self._index(o)
-        inst = self.instruments[o.coin]
+        if o.status in TERMINAL:
+            o.modify = None  # an ended order has nothing left to move: a late answer is ignored
         self.records.append(OrderEventRow(self.bot_id, o.coin, o.cloid, event, detail, now_ms))
+        self._order_row(o, now_ms, detail)
+
+    def _order_row(self, o: Order, now_ms: int, detail: str = "") -> None:
+        """The orders upsert of o's current state (price and size included: a modify moves them)."""
+        inst = self.instruments[o.coin]
         self.records.append(OrderRow(
             self.bot_id, o.coin, o.cloid, side_name(o.side), inst.px(o.px), inst.sz(o.sz), o.sz,
             o.tif.value, o.status.value, inst.sz(o.filled), o.filled, o.venue_oid,

@@ -33,7 +33,8 @@ class BotRow:
 class OrderRow:
     TABLE: ClassVar[str] = "orders"
     CONFLICT: ClassVar[str] = (
-        "ON CONFLICT(bot_id, cloid) DO UPDATE SET status=excluded.status, filled=excluded.filled, "
+        "ON CONFLICT(bot_id, cloid) DO UPDATE SET price=excluded.price, size=excluded.size, "
+        "size_lots=excluded.size_lots, status=excluded.status, filled=excluded.filled, "
         "filled_lots=excluded.filled_lots, venue_oid=excluded.venue_oid, reason=excluded.reason, "
         "updated_ms=excluded.updated_ms"
     )
@@ -254,13 +255,14 @@ class CommandRow:
 
 @dataclass(frozen=True, slots=True)
 class PaperOrderRow:
-    """A resting order of the paper venue (its own book of our orders), upserted on every change;
-    open=0 once it left the book. A restart loads the open ones (the venue survives the crash)."""
+    """A resting order of the paper venue (its own book of our orders), upserted on every change
+    (a modify moves its price, size and queue seq); open=0 once it left the book. A restart loads the open ones (the venue survives the crash)."""
 
     TABLE: ClassVar[str] = "paper_orders"
     CONFLICT: ClassVar[str] = (
-        "ON CONFLICT(venue_key, cloid) DO UPDATE SET filled_lots=excluded.filled_lots, "
-        "queue_ahead=excluded.queue_ahead, open=excluded.open, ts_ms=excluded.ts_ms"
+        "ON CONFLICT(venue_key, cloid) DO UPDATE SET px_ticks=excluded.px_ticks, sz_lots=excluded.sz_lots, "
+        "filled_lots=excluded.filled_lots, queue_ahead=excluded.queue_ahead, seq=excluded.seq, "
+        "open=excluded.open, ts_ms=excluded.ts_ms"
     )
     venue_key: str
     cloid: str

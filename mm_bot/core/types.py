@@ -159,7 +159,28 @@ class Cancel:
     cloid: str
 
 
-Action = Place | Cancel
+@dataclass(frozen=True, slots=True)
+class Modify:
+    """Move a resting order to a new price/size in place (it keeps its cloid).
+
+    sz is the order's new total size in lots, the lots already filled included (the order then
+    rests with sz - filled), so a fill racing the modify never adds exposure. A venue whose modify
+    takes the size left to rest instead (Hyperliquid's `batchModify` replaces the order by one of
+    size `s`) gets sz - filled from its gateway. A price change loses the order's queue priority,
+    as a new order would.
+    """
+
+    bot_id: str
+    coin: str
+    cloid: str
+    side: int
+    px: int   # new price, ticks
+    sz: int   # new total size, lots (filled lots included: the order rests with sz - filled)
+    tif: Tif
+    reduce_only: bool = False
+
+
+Action = Place | Cancel | Modify
 
 
 # ---------------------------------------------------------------- venue events (venue -> core)
@@ -177,10 +198,23 @@ class CancelFailed:
 
 
 @dataclass(frozen=True, slots=True)
-class OrderAck:
-    """The venue accepted (resting) or rejected an order, or confirmed its cancel.
+class ModifyFailed:
+    """The venue refused a modify: the order rests unchanged at its old price, or is gone (filled or cancelled; the shell reconciles)."""
 
-    status is OPEN, REJECTED or CANCELLED; reason is the venue's text for rejects.
+    bot_id: str
+    coin: str
+    cloid: str
+    reason: str
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAck:
+    """The venue accepted (resting) or rejected an order, confirmed its cancel, or accepted a modify.
+
+    status is OPEN, REJECTED or CANCELLED; reason is the venue's text for rejects. An OPEN ack
+    for an order with a modify in flight confirms the modify (venue_oid: the order's id after
+    it, which Hyperliquid changes).
     """
 
     bot_id: str
@@ -210,7 +244,7 @@ class Fill:
     counterparty: str = ""
 
 
-VenueEvent = OrderAck | Fill
+VenueEvent = OrderAck | Fill | ModifyFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,10 +327,22 @@ class Order:
     cancel_requested: bool = False
     venue_oid: str = ""
     cancel_requested_ms: int = 0
+    # The modify in flight (None: none): px/sz above stay the venue-confirmed ones until it is
+    # answered. modify_sent_ms is when it left; requoted_ms when the last modify was requested
+    # (0: never), the order's age for requote pacing and staleness from then on.
+    modify: Modify | None = None
+    modify_sent_ms: int = 0
+    requoted_ms: int = 0
 
     @property
     def remaining(self) -> int:
-        return self.sz - self.filled
+        """Lots still to fill at the confirmed size (never negative)."""
+        return max(0, self.sz - self.filled)
+
+    @property
+    def quoted_ms(self) -> int:
+        """When the order got its current price: placed, or last asked to move (ms)."""
+        return max(self.created_ms, self.requoted_ms)
 
     @property
     def live(self) -> bool:

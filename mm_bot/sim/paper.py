@@ -19,13 +19,21 @@ Fill model (see README "Paper venue"):
   'log' (f(x)=log(1+x)). queue_ahead never exceeds the level's displayed size.
 - partial_fills=False fills the whole order once the queue ahead is gone.
 - Taker orders (IOC/GTC crossing) walk the visible book and pay the taker fee.
+- A modify (Modify: new price, new total size with the filled lots included) arrives after the
+  entry latency like any action. A price change (or a size increase) sends the order to the back
+  of the queue at its new price with a new venue order id (Hyperliquid's modify is a cancel and a
+  new order); a size decrease at the same price keeps its place. A post-only modify
+  that would cross is refused (ModifyFailed "post-only would cross") and the order rests unchanged;
+  so is a modify of an order that is gone ("order not open": filled or cancelled first) or that
+  leaves nothing to rest (new size not above the filled lots).
 - Fees in bps of notional: positive is a cost, negative a rebate.
 Our orders are not added to the displayed book (the market data does not know them).
 
 Fault injection (PaperParams *_rate, drawn from a seeded rng only when a rate is set, so runs
-stay deterministic): an arriving order may be rejected ("venue reject (injected)"), refused with
-HTTP 429 (a rate-limit reject the bot backs off on) or a 5xx; an order or cancel may time out
-(applied at the venue, ack never delivered); an ack may come delayed_ack_ms late; a fill may be
+stay deterministic): an arriving order or modify may be rejected ("venue reject (injected)"),
+refused with HTTP 429 (a rate-limit reject the bot backs off on) or a 5xx (a modify: ModifyFailed
+with that reason); an order, modify or cancel may time out (applied at the venue, answer never
+delivered); an ack may come delayed_ack_ms late; a fill may be
 applied to the ledger but never delivered. Only reconciliation (`reconcile_snapshot`: open
 orders and the fill ledger) finds the last two. Every injected fault is a system_events row of
 kind 'fault' in `records`.
@@ -51,6 +59,8 @@ from mm_bot.core.types import (
     Cancel,
     Fill,
     Instrument,
+    Modify,
+    ModifyFailed,
     OrderAck,
     OrderStatus,
     Place,
@@ -177,6 +187,8 @@ class PaperVenue:
             if kind == self._ARRIVE:
                 if isinstance(payload, Place):
                     self._arrive_place(payload, t)
+                elif isinstance(payload, Modify):
+                    self._arrive_modify(payload, t)
                 else:
                     self._arrive_cancel(payload, t)
             else:
@@ -186,13 +198,19 @@ class PaperVenue:
     def _deliver(self, ev: VenueEvent, t: int) -> None:
         self._push(t + self.p.response_latency_ms, self._DELIVER, ev)
 
-    def _ack(self, a: Place | Cancel, status: OrderStatus, t: int, reason: str = "", oid: str = "") -> None:
+    def _ack(self, a: Place | Cancel | Modify, status: OrderStatus, t: int, reason: str = "", oid: str = "") -> None:
+        self._answer(a, OrderAck(a.bot_id, a.coin, a.cloid, status, t, oid, reason), status.value, t)
+
+    def _refuse_modify(self, a: Modify, t: int, reason: str) -> None:
+        self._answer(a, ModifyFailed(a.bot_id, a.coin, a.cloid, reason, t), "modify_failed", t)
+
+    def _answer(self, a: Place | Cancel | Modify, ev: VenueEvent, what: str, t: int) -> None:
+        """Deliver the answer to request `a` (unless it timed out), maybe late (delayed_ack fault)."""
         if self._mute_cloid and a.cloid == self._mute_cloid:
             return  # the request timed out: the bot never hears back
-        ev = OrderAck(a.bot_id, a.coin, a.cloid, status, t, oid, reason)
         if self.faults_on and self.p.delayed_ack_rate and self.rng.random() < self.p.delayed_ack_rate:
-            self._fault("delayed_ack", a, t, f"{status.value} ack delayed by {self.p.delayed_ack_ms} ms",
-                        status=status.value, delay_ms=self.p.delayed_ack_ms)
+            self._fault("delayed_ack", a, t, f"{what} ack delayed by {self.p.delayed_ack_ms} ms",
+                        status=what, delay_ms=self.p.delayed_ack_ms)
             self._push(t + self.p.response_latency_ms + self.p.delayed_ack_ms, self._DELIVER, ev)
             return
         self._deliver(ev, t)
@@ -267,13 +285,74 @@ class PaperVenue:
         o = SimOrder(a.bot_id, a.coin, a.cloid, a.side, a.px, a.sz, 0, 0.0, self._seq)
         self._rest(o, book, t, a)
 
-    def _rest(self, o: SimOrder, book: L2Book, t: int, a: Place) -> None:
+    def _rest(self, o: SimOrder, book: L2Book, t: int, a: Place | Modify | None) -> None:
+        """Put o at the back of the queue at its price and acknowledge `a` (None: already done)."""
         o.queue_ahead = float(book.size_at(o.side, o.px))
         self.resting[o.coin][o.side].setdefault(o.px, []).append(o)
         self.by_cloid[o.cloid] = o
         if self.persist:
             self._persist_order(o, 1, t)
-        self._ack(a, OrderStatus.OPEN, t, oid=str(o.seq))
+        if a is not None:
+            self._ack(a, OrderStatus.OPEN, t, oid=str(o.seq))
+
+    def _arrive_modify(self, a: Modify, t: int) -> None:
+        # The same request faults as an order: a modify is an order request at the venue.
+        if self.faults_on:
+            fault = self._request_fault()
+            if fault == "timeout":
+                self._fault("timeout", a, t, "modify request timed out: applied at the venue, no answer")
+                self._mute_cloid = a.cloid
+                try:
+                    self._process_modify(a, t)
+                finally:
+                    self._mute_cloid = ""
+                return
+            if fault:
+                reason = {"reject": REJECT_REASON, "http429": HTTP429_REASON, "http5xx": HTTP5XX_REASON}[fault]
+                self._fault(fault, a, t, f"modify refused: {reason}")
+                self._refuse_modify(a, t, reason)
+                return
+        self._process_modify(a, t)
+
+    def _process_modify(self, a: Modify, t: int) -> None:
+        o = self.by_cloid.get(a.cloid)
+        if o is None or o.bot_id != a.bot_id:
+            # Filled, cancelled or never rested: the modify lost the race or had no target.
+            self._refuse_modify(a, t, "order not open")
+            return
+        if self.error_window is not None and self.error_window[0] <= t < self.error_window[1]:
+            self._refuse_modify(a, t, "venue error 503 (injected: error_burst)")
+            return
+        if a.px <= 0 or a.sz <= o.filled:
+            self._refuse_modify(a, t, f"invalid price or size: {a.px} ticks, {a.sz} lots with {o.filled} filled")
+            return
+        book = self.books[o.coin]
+        bb, ba = book.best_bid, book.best_ask
+        crosses = (o.side == BUY and ba and a.px >= ba) or (o.side != BUY and bb and a.px <= bb)
+        if crosses and a.tif == Tif.ALO:
+            self._refuse_modify(a, t, "post-only would cross")
+            return
+        if a.px == o.px and a.sz <= o.sz and not crosses:
+            # Smaller at the same price: the order keeps its place in the queue.
+            o.sz = a.sz
+            if self.persist:
+                self._persist_order(o, 1, t)
+            self._ack(a, OrderStatus.OPEN, t, oid=str(o.seq))
+            return
+        # A new price (or more size): out of the queue, and in again at the back, with a new id.
+        self._remove(o, t)
+        self._seq += 1
+        o.px, o.sz, o.seq = a.px, a.sz, self._seq
+        if crosses:
+            # A GTC moved through the book takes what it reaches, as a new order would: the modify
+            # is accepted first, so the bot sizes the order by it before the fills arrive.
+            self._ack(a, OrderStatus.OPEN, t, oid=str(o.seq))
+            left = self._take(Place(o.bot_id, o.coin, o.cloid, o.side, o.px, o.sz - o.filled, a.tif), book, t)
+            o.filled = o.sz - left
+            if left:
+                self._rest(o, book, t, None)
+            return
+        self._rest(o, book, t, a)
 
     def _arrive_cancel(self, a: Cancel, t: int) -> None:
         if self.faults_on and self.p.timeout_rate and self.rng.random() < self.p.timeout_rate:

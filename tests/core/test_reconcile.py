@@ -108,7 +108,8 @@ def test_live_order_missing_at_venue_is_closed_cancelled_or_filled(cfg):
     recs = b.drain()
     assert [r.fill_id for r in recs if isinstance(r, FillRow)] == ["f-lost"]
     assert events(recs, ask.cloid) == [("cancelled", "reconcile: not resting at the venue")]
-    assert b.last_reconcile == {"fills_recovered": 1, "adopted": 0, "strays": 0, "closed": 1, "cancels_resent": 0}
+    assert b.last_reconcile == {"fills_recovered": 1, "adopted": 0, "strays": 0, "closed": 1, "cancels_resent": 0,
+                                "modifies_settled": 0}
 
 
 def test_young_orders_are_left_alone(cfg):
