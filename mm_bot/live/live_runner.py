@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from mm_bot.core.book import L2Book
-from mm_bot.core.bot import Bot
+from mm_bot.core.bot import Bot, is_benign_reject
 from mm_bot.core.compliance import SelfMatchRegistry
 from mm_bot.core.nonces import NonceAllocator
 from mm_bot.core.ratelimit import DualRateLimiter, LimiterPolicy, VenueLimits
@@ -49,6 +49,8 @@ from mm_bot.core.types import (
     CancelFailed,
     FeedProblem,
     Fill,
+    Modify,
+    ModifyFailed,
     OrderAck,
     OrderStatus,
     Place,
@@ -79,6 +81,8 @@ REST_FALLBACK_AFTER_S = 5.0
 # Fastest REST book poll (s), whatever loop_ms * market_data_update_freq says.
 REST_BOOK_MIN_S = 0.25
 SHUTDOWN_CONFIRM_S = 15.0
+# A modify unanswered this long is settled by the price its order rests at in the venue's open orders.
+MODIFY_SETTLE_MS = 3_000
 STARTUP_CONFIRM_TRIES = 5
 
 
@@ -212,12 +216,15 @@ class LiveRunner:
         self._collect(bot)
 
     def deliver(self, events: list) -> None:
-        """Venue events (acks, fills, refused cancels) to their bots."""
+        """Venue events (acks, fills, refused cancels and modifies) to their bots."""
         for ev in events:
             if isinstance(ev, CancelFailed):
                 log.info("cancel refused for %s %s: %s", ev.bot_id, ev.cloid, ev.reason)
                 self.reconcile_kick.set()
                 continue
+            if isinstance(ev, ModifyFailed) and not is_benign_reject(ev.reason):
+                # The order may be gone or elsewhere: the venue's open orders settle it.
+                self.reconcile_kick.set()
             bot = self.bots.get(ev.bot_id)
             if bot is None:
                 continue
@@ -326,8 +333,9 @@ class LiveRunner:
                 nxt = now + loop_ms
 
     async def _sender_task(self) -> None:
-        """Drain the outbox: cancels first (40 a call), then placements grouped per the bots'
-        batch_orders and the venue's batch rules. The Bot already charged the limiter."""
+        """Drain the outbox: cancels first (40 a call), then modifies (one request per 40 for bots
+        with batch_orders, else one each), then placements grouped per the bots' batch_orders and
+        the venue's batch rules. The Bot already charged the limiter."""
         while True:
             if not self.outbox:
                 if self.sender_stop.is_set():
@@ -345,6 +353,7 @@ class LiveRunner:
                     if failed:
                         self.reconcile_kick.set()
                     self.deliver(events)
+                await self._send_modifies([a for _, a in batch if isinstance(a, Modify)])
                 batched = [p for p in places if self.configs[p.bot_id].batch_orders]
                 single = [p for p in places if not self.configs[p.bot_id].batch_orders]
                 for group in self.gw.split_places(batched, True) + self.gw.split_places(single, False):
@@ -359,6 +368,28 @@ class LiveRunner:
             finally:
                 self.sending = False
             self._flush()
+
+    async def _send_modifies(self, modifies: list[Modify]) -> None:
+        """Modifies with the lots each order should rest with (its new total minus what it filled
+        so far); an order already filled up to the new total is not sent (its fills answer it)."""
+        items: list[tuple[Modify, int]] = []
+        gone: list = []
+        for m in modifies:
+            o = self.bots[m.bot_id].orders.orders.get(m.cloid)
+            rest = m.sz - (o.filled if o is not None else 0)
+            if rest > 0:
+                items.append((m, rest))
+            else:
+                gone.append(ModifyFailed(m.bot_id, m.coin, m.cloid, "not sent: the order filled first", wall_ms()))
+        self.deliver(gone)
+        batched = [it for it in items if self.configs[it[0].bot_id].batch_orders]
+        groups = [batched[i:i + 40] for i in range(0, len(batched), 40)]
+        groups += [[it] for it in items if not self.configs[it[0].bot_id].batch_orders]
+        for group in groups:
+            events, uncertain = await self.gw.send_modifies(group)
+            if uncertain:
+                self.reconcile_kick.set()
+            self.deliver(events)
 
     async def _rest_book_task(self) -> None:
         """Books by REST while the market stream is off (use_websocket false) or has been down for
@@ -412,6 +443,7 @@ class LiveRunner:
     async def reconcile_once(self, why: str, with_fills: bool = True) -> None:
         res = await self.gw.reconcile(self._live_orders(), with_fills)
         self.deliver(res.events)
+        self._settle_modifies(res.open_orders)
         changed = [e for e in res.events if isinstance(e, OrderAck)]
         if res.strays:
             errs = await self.gw.cancel_open(res.strays)
@@ -426,6 +458,21 @@ class LiveRunner:
                         f"{res.recovered_fills} fill(s) recovered, {len(res.strays)} stray(s), "
                         f"{len(res.recancel)} cancel(s) re-sent", wall_ms(),
                         corrected=[(e.cloid, e.status.value) for e in changed])
+
+    def _settle_modifies(self, open_orders: list) -> None:
+        """A modify whose answer never came (older than MODIFY_SETTLE_MS, not in flight): the price
+        the order rests at on the venue says whether it took effect."""
+        now = wall_ms()
+        for vo in open_orders:
+            bot = self.bots.get(self.gw.bot_of_cloid.get(vo.cloid, ""))
+            o = bot.orders.orders.get(vo.cloid) if bot is not None else None
+            if (o is None or o.modify is None or vo.cloid in self.gw.inflight
+                    or now - o.modify_sent_ms < MODIFY_SETTLE_MS):
+                continue
+            took = bot.settle_modify(vo.cloid, vo.px, vo.venue_oid, now)
+            self._event("reconcile", "info", f"{vo.coin}: modify of {vo.cloid} unanswered; the venue has the order "
+                        f"at the {'new' if took else 'old'} price", now, vo.coin, cloid=vo.cloid, took=took)
+            self._collect(bot)
 
     async def _deadman_task(self) -> None:
         while not self.stop_event.is_set():

@@ -25,6 +25,8 @@ from mm_bot.core.types import (
     CancelFailed,
     Fill,
     Instrument,
+    Modify,
+    ModifyFailed,
     OpenOrder,
     OrderAck,
     OrderStatus,
@@ -36,7 +38,7 @@ from mm_bot.live.clock import wall_ms
 from mm_bot.live.wsconn import ReconnectingWebSocket
 from mm_bot.venues.errors import WireError
 
-VenueEvent = OrderAck | Fill | CancelFailed
+VenueEvent = OrderAck | Fill | CancelFailed | ModifyFailed
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,7 @@ class StreamSink(Protocol):
 
     def on_events(self, events: list, recv_ms: int) -> None:
         """Core events: BookUpdate, TradePrint, FeedProblem (book unusable until the next
-        snapshot), OrderAck, Fill (already deduplicated), CancelFailed."""
+        snapshot), OrderAck, Fill (already deduplicated), CancelFailed, ModifyFailed."""
 
     def on_wire_error(self, err: WireError, recv_ms: int) -> None:
         """A message that could not be read (skipped)."""
@@ -119,6 +121,15 @@ class Gateway(Protocol):
     async def send_cancels(self, cancels: Sequence[Cancel], charged: bool = True) -> tuple[list[VenueEvent], bool]:
         """Cancel by cloid. Returns (events, failed): failed when no answer came (retry later)."""
 
+    async def send_modifies(self, items: Sequence[tuple[Modify, int]], charged: bool = True
+                            ) -> tuple[list[VenueEvent], bool]:
+        """Move resting orders in place. items: (modify, rest_lots), rest_lots = the lots the order
+        should rest with afterwards (Modify.sz minus lots already filled). Returns (events,
+        uncertain): OrderAck(OPEN, venue_oid = the order's id after the modify) when it took effect,
+        ModifyFailed when refused ("post-only would cross: ..." for a post-only refusal, "rate
+        limited (HTTP 429)" on a 429, "not sent: ..." when it could not be sent); uncertain when no
+        answer came (the runner reconciles)."""
+
     async def cancel_open(self, orders: Sequence[OpenOrder]) -> list[str]:
         """Cancel venue orders by venue id (charged here): '' per success, else the error text."""
 
@@ -164,12 +175,15 @@ class GatewayBase:
         # cloid -> bot_id of every order of ours (this run and, for recovery, earlier runs).
         self.bot_of_cloid: dict[str, str] = {}
         self.cloid_of_oid: dict[str, str] = {}
+        # cloid -> the venue id it rests under now (a modify may give the order a new id).
+        self.oid_of_cloid: dict[str, str] = {}
         self.seen_fills: set[str] = set()
         # cloids whose request is in flight, and when each got its last response (wall ms).
         self.inflight: set[str] = set()
         self.response_ms: dict[str, int] = {}
         self.sent_places = 0
         self.sent_cancels = 0
+        self.sent_modifies = 0
 
     # Venue gateways define these; the base only uses them in reconcile().
     async def user_fills(self) -> list[Fill]:  # pragma: no cover - overridden
@@ -193,18 +207,24 @@ class GatewayBase:
     def track(self, place: Place) -> None:
         self.bot_of_cloid[place.cloid] = place.bot_id
 
+    def note_oid(self, oid: str, cloid: str) -> None:
+        """Remember which venue id a cloid rests under."""
+        if oid and cloid:
+            self.cloid_of_oid[oid] = cloid
+            self.oid_of_cloid[cloid] = oid
+
     def bot_of(self, cloid: str) -> str:
         """The bot that owns `cloid` ('' when it is not ours)."""
         return self.bot_of_cloid.get(cloid, "")
 
-    def begin(self, items: Sequence[Place | Cancel]) -> None:
+    def begin(self, items: Sequence[Place | Cancel | Modify]) -> None:
         """Mark requests in flight (reconcile leaves them alone until they are answered)."""
         for it in items:
             if isinstance(it, Place):
                 self.track(it)
             self.inflight.add(it.cloid)
 
-    def done(self, items: Sequence[Place | Cancel], now: int | None = None) -> None:
+    def done(self, items: Sequence[Place | Cancel | Modify], now: int | None = None) -> None:
         t = wall_ms() if now is None else now
         for it in items:
             self.inflight.discard(it.cloid)
@@ -236,7 +256,7 @@ class GatewayBase:
                 continue
             o = by_cloid.get(cloid)
             if o is not None:
-                self.cloid_of_oid[o.venue_oid] = cloid
+                self.note_oid(o.venue_oid, cloid)
                 if status == OrderStatus.PENDING:
                     events.append(OrderAck(bot_id, coin, cloid, OrderStatus.OPEN, now, venue_oid=o.venue_oid))
                 if cancel_requested:

@@ -267,3 +267,35 @@ def test_books_by_rest_when_websocket_is_off_and_during_an_outage(fake, tmp_path
     assert rc == 0, err[-3000:]
     assert fake.resting() == []
     assert_positions_reconcile(db2)
+
+
+def test_requote_by_batch_modify(fake, tmp_path):
+    """requote_with_modify: a moving market moves our orders in place with batchModify (new oids,
+    same cloids); the old oid's "canceled" update never closes the order on our side."""
+    db = tmp_path / "modify.db"
+    proc = start_runner(fake, tmp_path, db, requote_with_modify=True, requote_threshold_bps=2,
+                        min_replace_ms=300)
+    try:
+        first = wait_for(lambda: two_sided(fake), 20, "quotes")
+        cloids = {o["cloid"] for o in first}
+        for _ in range(3):
+            fake.shift_book(COIN, "0.004")  # ~19 bps up
+            wait_for(lambda: [e for e in fake.entries("exchange") if e["type"] == "batchModify"
+                              and all("resting" in s for s in e["statuses"])], 10, "a batchModify")
+            time.sleep(1.0)
+        rest = wait_for(lambda: two_sided(fake), 10, "quotes after the moves")
+    finally:
+        rc, out, err = stop_runner(proc)
+    assert rc == 0, err[-3000:]
+    mods = [e for e in fake.entries("exchange") if e["type"] == "batchModify"]
+    assert mods and all(c in cloids for e in mods for c in e["cloids"]), "modifies keep our cloids"
+    # The orders followed the market with the same cloids (no cancel + replace for them).
+    assert {o["cloid"] for o in rest} & cloids
+    modified = query(db, "SELECT COUNT(*) FROM order_events WHERE event='modified'")[0][0]
+    assert modified >= 2
+    cancels = [e for e in fake.entries("exchange") if e["type"] == "cancelByCloid"]
+    assert len(cancels) <= 1, "requotes went by modify (only the shutdown cancels)"
+    amends = query(db, "SELECT COUNT(*) FROM trades WHERE kind='modify'")[0][0]
+    assert amends == sum(len(e["cloids"]) for e in mods)
+    assert fake.resting() == []
+    assert_no_secret(db, out, err)

@@ -225,6 +225,14 @@ class FakeHyperliquid:
             return self._make_fill(o, px, qty, crossed=crossed)
         return self.call(f)
 
+    def shift_book(self, coin: str, delta: str) -> None:
+        """Move every level of `coin`'s book by `delta` (a price string, e.g. "0.004"): the market moves."""
+        def f():
+            for side in self.books[coin]:
+                for lvl in side:
+                    lvl["px"] = _wire(Decimal(lvl["px"]) + Decimal(delta))
+        self.call(f)
+
     def entries(self, kind: str) -> list[dict]:
         return self.call(lambda: [dict(e) for e in self.log if e["kind"] == kind])
 
@@ -455,7 +463,7 @@ class FakeHyperliquid:
             return 200, (list(reversed(self.fills)) + self.history_fills)[:2000]
         if typ == "orderStatus":
             ref = req.get("oid")
-            for oid, entry in self.statuses.items():
+            for oid, entry in reversed(self.statuses.items()):  # the latest oid of a cloid first
                 if (oid == ref or entry["order"].get("cloid") == ref) and user == self.account:
                     return 200, {"status": "order", "order": entry}
             return 200, {"status": "unknownOid"}
@@ -544,6 +552,12 @@ class FakeHyperliquid:
                 targets.append(o["oid"] if typ == "cancel" else o.get("cloid"))
             self._log("exchange", type=typ, targets=targets, statuses=statuses)
             return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
+        if typ == "batchModify":
+            statuses = [self._modify(m.get("oid"), m.get("order") or {}) for m in action.get("modifies", [])]
+            self._log("exchange", type=typ, cloids=[m["order"].get("c") for m in action["modifies"]],
+                      pxs=[m["order"].get("p") for m in action["modifies"]], statuses=statuses,
+                      book_ok=self._book_flag())
+            return {"status": "ok", "response": {"type": "order", "data": {"statuses": statuses}}}
         if typ == "scheduleCancel":
             t = action.get("time")
             if t is not None and t < now_ms() + 5000:
@@ -560,6 +574,22 @@ class FakeHyperliquid:
         """True when every connection that subscribed to a book has received one (no stale window)."""
         return all(st["first_book_sent"] for st in self.conns.values()
                    if any(k[0] == "l2Book" for k in st["subs"])) and bool(self.conns)
+
+    def _modify(self, ref, w: dict) -> dict:
+        """batchModify entry: the order (by oid or cloid) is replaced by a new one with a new oid;
+        the old oid gets a "canceled" update after the new one's "open" (the order a client must not
+        read as the cloid being cancelled). A refused new order leaves the old one resting."""
+        o = next((x for x in self.orders.values() if x["oid"] == ref or (x.get("cloid") and x["cloid"] == ref)),
+                 None)
+        if o is None:
+            return {"error": "Cannot modify canceled or filled order"}
+        del self.orders[o["oid"]]
+        st = self._order(w)
+        if "error" in st:
+            self.orders[o["oid"]] = o
+            return st
+        self._push_order_update(o, "canceled")
+        return st
 
     def _order(self, w: dict) -> dict:
         a = w["a"]

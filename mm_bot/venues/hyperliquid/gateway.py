@@ -30,6 +30,8 @@ from mm_bot.core.types import (
     Cancel,
     Fill,
     Instrument,
+    Modify,
+    ModifyFailed,
     OpenOrder,
     OrderAck,
     OrderStatus,
@@ -189,6 +191,9 @@ class HyperliquidGateway(GatewayBase):
             self.client.on_rate_limited = on_rate_limited
         self.ws: HlWebSocket | None = None
         self._fills_n = 2000
+        # The oids a modify replaced (Hyperliquid gives a modified order a new oid): their updates
+        # (a "canceled" for the old oid) are not ours to act on.
+        self.replaced_oids: set[str] = set()
 
     @property
     def agent_address(self) -> str:
@@ -312,8 +317,7 @@ class HyperliquidGateway(GatewayBase):
             return [], True
         out: list[VenueEvent] = []
         for a in acks:
-            if a.venue_oid:
-                self.cloid_of_oid[a.venue_oid] = a.cloid
+            self.note_oid(a.venue_oid, a.cloid)
             if a.status == OrderStatus.REJECTED:
                 if is_rate_limit_text(a.reason):
                     self.client.note_rate_limited("/exchange order")
@@ -342,6 +346,61 @@ class HyperliquidGateway(GatewayBase):
         except WireError as e:
             log.warning("cancel response unreadable: %s", e)
             return [], True
+
+    async def send_modifies(self, items: Sequence[tuple[Modify, int]], charged: bool = True
+                            ) -> tuple[list[VenueEvent], bool]:
+        """One signed `batchModify` for `items` (<= 40); see Gateway.send_modifies.
+
+        Hyperliquid gives a modified order a new oid; the old oid's updates are ignored from the
+        moment the modify is sent (re-admitted if it is refused), so its "canceled" never closes
+        the order on our side.
+        """
+        mods = [m for m, _ in items]
+        now = wall_ms()
+        try:
+            body = self._signed(mapping.modifies_to_action(items, self.assets))
+        except (ValueError, auth.SigningError) as e:
+            return [ModifyFailed(m.bot_id, m.coin, m.cloid, f"not sent: {e}", now) for m in mods], False
+        old = {m.cloid: self.oid_of_cloid.get(m.cloid, "") for m in mods}
+        self.replaced_oids |= {oid for oid in old.values() if oid}
+        self.begin(mods)
+        try:
+            resp = await self.client.exchange(body, RequestKind.MODIFY, len(mods), charged=charged)
+        except RateLimited:
+            self._readmit(old.values())
+            self.done(mods)
+            now = wall_ms()
+            return [ModifyFailed(m.bot_id, m.coin, m.cloid, "rate limited (HTTP 429): not modified", now)
+                    for m in mods], False
+        except HlRestError as e:
+            log.warning("modify request failed: %s", e)
+            self.done(mods)
+            return [], True
+        now = wall_ms()
+        self.done(mods, now)
+        places = [Place(m.bot_id, m.coin, m.cloid, m.side, m.px, rest, m.tif, m.reduce_only) for m, rest in items]
+        try:
+            acks = mapping.order_response_to_acks(resp, places, now)
+        except WireError as e:
+            log.warning("modify response unreadable: %s", e)
+            return [], True
+        out: list[VenueEvent] = []
+        for m, a in zip(mods, acks, strict=True):
+            if a.status == OrderStatus.REJECTED:
+                self._readmit([old[m.cloid]])
+                if is_rate_limit_text(a.reason):
+                    self.client.note_rate_limited("/exchange batchModify")
+                out.append(ModifyFailed(m.bot_id, m.coin, m.cloid, _reason(a.reason), now))
+                continue
+            self.note_oid(a.venue_oid, m.cloid)
+            # FILLED (a GTC modify that crossed) reaches the Bot as such; its fills follow.
+            out.append(a)
+        self.sent_modifies += len(mods)
+        return out, False
+
+    def _readmit(self, oids: Iterable[str]) -> None:
+        """A modify that did not happen: the old oid is the order's again."""
+        self.replaced_oids -= set(oids)
 
     async def cancel_open(self, orders: Sequence[OpenOrder]) -> list[str]:
         """Cancel open orders by (asset, oid), charged here; '' per success, else the error text."""
@@ -374,8 +433,10 @@ class HyperliquidGateway(GatewayBase):
         if ch == "orderUpdates":
             out: list = []
             for a in mapping.parse_order_updates(msg, self.bot_of_cloid):
-                if a.venue_oid and a.cloid:
-                    self.cloid_of_oid[a.venue_oid] = a.cloid
+                if a.venue_oid in self.replaced_oids:
+                    continue  # the order this oid named was modified into a new oid
+                if a.venue_oid and a.cloid and a.status == OrderStatus.OPEN:
+                    self.note_oid(a.venue_oid, a.cloid)
                 if a.bot_id:
                     out.append(a)
             return out
@@ -397,7 +458,8 @@ class HyperliquidGateway(GatewayBase):
 
     def stats(self) -> dict[str, int]:
         ws = [w for w in (self.market.ws, self.ws) if w is not None]
-        return {"places": self.sent_places, "cancels": self.sent_cancels, "requests": self.client.requests,
+        return {"places": self.sent_places, "cancels": self.sent_cancels, "modifies": self.sent_modifies,
+                "requests": self.client.requests,
                 "rate_limited": self.client.rate_limited, "ws_connections": sum(w.connections for w in ws)}
 
     def close(self) -> None:

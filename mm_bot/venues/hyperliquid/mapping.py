@@ -28,6 +28,7 @@ from mm_bot.core.types import (
     CancelFailed,
     Fill,
     Instrument,
+    Modify,
     OrderAck,
     OrderStatus,
     Place,
@@ -815,6 +816,18 @@ def places_to_action(places: Sequence[Place], assets: Mapping[str, HlAsset]) -> 
     if not places:
         raise ValueError("empty order batch")
     return auth.order_action([place_to_wire(p, _asset(assets, p.coin)) for p in places])
+
+
+def modifies_to_action(items: Sequence[tuple[Modify, int]], assets: Mapping[str, HlAsset]) -> dict[str, Any]:
+    """(Modify, lots to rest with) pairs -> one signed-ready `batchModify` action. Each entry names
+    the order by its cloid and carries the whole new order wire, cloid included (without `c` the
+    modified order would lose our cloid). Raises ValueError like place_to_wire."""
+    out = []
+    for m, rest_lots in items:
+        wire = place_to_wire(Place(m.bot_id, m.coin, m.cloid, m.side, m.px, rest_lots, m.tif, m.reduce_only),
+                             _asset(assets, m.coin))
+        out.append((m.cloid, wire))
+    return auth.batch_modify_action(out)
 
 
 def cancel_to_wire(cancel: Cancel, asset: HlAsset) -> dict[str, Any]:

@@ -55,6 +55,8 @@ from mm_bot.core.types import (
     Cancel,
     Fill,
     Instrument,
+    Modify,
+    ModifyFailed,
     OpenOrder,
     OrderAck,
     OrderStatus,
@@ -459,6 +461,14 @@ class StandxGateway(GatewayBase):
         now = wall_ms()
         self.done(cancels, now)
         return [CancelFailed(c.bot_id, c.coin, c.cloid, refused[c.cloid], now) for c in cancels if c.cloid in refused]
+
+    async def send_modifies(self, items: Sequence[tuple[Modify, int]], charged: bool = True
+                            ) -> tuple[list[VenueEvent], bool]:
+        """StandX documents no order edit: every modify is refused here, unsent (the config refuses
+        `requote_with_modify` for StandX bots, so this only guards against a misrouted action)."""
+        now = wall_ms()
+        return [ModifyFailed(m.bot_id, m.coin, m.cloid, "not sent: StandX has no order modify endpoint", now)
+                for m, _ in items], False
 
     async def cancel_open(self, orders: Sequence[OpenOrder]) -> list[str]:
         """cancel_orders by order_id_list (charged here): '' per success, else the error text."""
