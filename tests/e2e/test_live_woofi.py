@@ -237,3 +237,49 @@ def test_restart_reconciles_orders_and_positions(fake, tmp_path):
     assert query(db, "SELECT COUNT(*) FROM fills WHERE fill_id=?", (str(down_fill["trade_id"]),))[0][0] == 1
     assert_positions_reconcile(db)
     assert_no_secret(db, out, err)
+
+
+def test_requote_by_edit(fake, tmp_path):
+    """requote_with_modify: a moving market moves our orders in place with PUT /v1/order (same
+    cloids); the DB records 'modified' order events and 'modify' timeline rows; requotes cancel
+    nothing; SIGTERM leaves nothing resting."""
+    db = tmp_path / "edit.db"
+    proc = start_runner(fake, tmp_path, db, requote_with_modify=True, requote_threshold_bps=2, min_replace_ms=300)
+    try:
+        first = wait_for(lambda: two_sided(fake), 20, "quotes")
+        cloids = {o["client_order_id"] for o in first}
+        for _ in range(3):
+            n = len([e for e in fake.entries("edit") if e["ok"] and e.get("applied")])
+            fake.shift_book(COIN, 60)  # 60 ticks of 0.00001: ~19 bps up
+            wait_for(lambda n=n: len([e for e in fake.entries("edit") if e["ok"] and e.get("applied")]) > n, 10,
+                     "an edit applied")
+            time.sleep(1.0)
+        rest = wait_for(lambda: two_sided(fake), 10, "quotes after the moves")
+        wait_for(lambda: query(db, "SELECT COUNT(*) FROM order_events WHERE event='modified'")[0][0] >= 2, 10,
+                 "modified rows in the DB")
+    finally:
+        rc, out, err = stop_runner(proc)
+    assert rc == 0, err[-3000:]
+    edits = fake.entries("edit")
+    assert edits and all(e["client_order_id"] in cloids for e in edits if e["ok"]), "edits keep our cloids"
+    applied = [e for e in edits if e["ok"] and e.get("applied")]
+    assert len(applied) >= 3
+    # The orders followed the market with the same cloids (no cancel + replace for them).
+    assert {o["client_order_id"] for o in rest} & cloids
+    top = Decimal(max(o["price"] for o in rest if o["side"] == "BUY"))
+    assert top > Decimal(max(o["price"] for o in first if o["side"] == "BUY"))
+    modified = query(db, "SELECT COUNT(*) FROM order_events WHERE event='modified'")[0][0]
+    assert modified >= 2
+    amends = query(db, "SELECT COUNT(*) FROM trades WHERE kind='modify'")[0][0]
+    assert amends >= len(applied)
+    # Requotes went by edit: the only cancels are the shutdown's (one per resting order at most).
+    cancels = [e for e in fake.entries("cancel")] + [e for e in fake.entries("cancel_all") if e["n"]]
+    assert len(cancels) <= 2, cancels
+    # An edit is never taken for a cancel: no order of ours ended 'cancelled' before the shutdown.
+    stop_t = max(e["t"] for e in fake.entries("cancel") + fake.entries("cancel_all")) if cancels else 10**15
+    early = query(db, "SELECT COUNT(*) FROM order_events WHERE event='cancelled' AND ts_ms < ?", (stop_t - 50,))
+    assert early[0][0] == 0
+    assert fake.resting() == []
+    assert fake.entries("bad_sig") == []
+    assert not [e for e in events(db, "feed") if "unreadable" in e[1]]
+    assert_no_secret(db, out, err)

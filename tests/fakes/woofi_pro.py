@@ -16,12 +16,15 @@ WS must authenticate (signature over the timestamp) before it can subscribe. Ord
 tick/lot grid and above the minimum notional; POST_ONLY orders that would cross are accepted by
 REST and then refused on the executionreport stream; crossing LIMIT/IOC orders fill at once.
 
+PUT /v1/order edits a resting order in place (EDIT_SENT, then the stream's report; see _edit_order).
+
 Test controls (thread-safe, from the test thread): resting(), position(coin), fail_next(n, status)
 (HTTP 429 + code -1003 by default), drop_ws(book_delay_s) (abort every WS; snapshots held back for
 book_delay_s), trade_through(coin, side) (fills our best resting order as maker: executionreport,
 position push, public trade), skip_update(coin, n) (deltas applied but not sent: a prevTs gap),
 entries(kind) (a log of everything), set_ping_every(s), set_ws_requests(False) (snapshot requests
-unanswered: clients must fall back to REST).
+unanswered: clients must fall back to REST), shift_book(coin, ticks) (the market moves),
+set_edit_style(style) (how accepted edits are reported).
 """
 
 from __future__ import annotations
@@ -142,6 +145,10 @@ class FakeWoofi:
         self.conns: dict[Any, dict] = {}
         self.snapshot_hold_until = 0.0
         self.answer_ws_requests = True
+        # How an accepted edit is reported: "NEW" (a live report with the new price; PARTIAL_FILLED
+        # once something executed), "REPLACED", or "cancel_replace" (CANCELLED of the old order id,
+        # then NEW of a new order id with the same client order id).
+        self.edit_style = "NEW"
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -273,6 +280,39 @@ class FakeWoofi:
     def entries(self, kind: str) -> list[dict]:
         return self.call(lambda: [dict(e) for e in self.log if e["kind"] == kind])
 
+    def set_edit_style(self, style: str) -> None:
+        """How accepted edits are reported on the stream: "NEW", "REPLACED" or "cancel_replace"."""
+        if style not in ("NEW", "REPLACED", "cancel_replace"):
+            raise ValueError(f"unknown edit style {style!r}")
+
+        def f():
+            self.edit_style = style
+        self.call(f)
+
+    def shift_book(self, coin: str, ticks: int) -> None:
+        """Move every level of `coin`'s book by `ticks` price ticks (the market moves): one
+        `orderbookupdate` delta, chained by prevTs like every other, deletes the old levels and adds
+        the new ones. Our resting orders do not trade against the moved book."""
+        def f():
+            tick = SYMBOLS[coin][0]
+            book = self.books[coin]
+            rows: dict[str, list] = {}
+            for side in ("bids", "asks"):
+                old = book[side]
+                new = {p + tick * ticks: q for p, q in old.items()}
+                change = {p: Decimal(0) for p in old if p not in new}
+                change.update(new)
+                book[side] = new
+                rows[side] = [[_num(p), _num(q)] for p, q in sorted(change.items())]
+            prev = self.book_ts[coin]
+            ts = max(now_ms(), prev + 1)
+            self.book_ts[coin] = ts
+            self._log("shift", coin=coin, ticks=ticks)
+            msg = {"topic": f"{sym(coin)}@orderbookupdate", "ts": ts,
+                   "data": {"symbol": sym(coin), "prevTs": prev, "asks": rows["asks"], "bids": rows["bids"]}}
+            self._send_all(lambda st: not st["private"] and f"{sym(coin)}@orderbookupdate" in st["subs"], msg)
+        self.call(f)
+
     # ------------------------------------------------------------ internals
 
     def _log(self, kind: str, **kw) -> None:
@@ -305,10 +345,12 @@ class FakeWoofi:
         msg = {"topic": topic, "ts": now_ms(), "data": data}
         self._send_all(lambda st: st["private"] and st["authed"] and topic in st["subs"], msg)
 
-    def _report(self, o: dict, status: str, reason: str = "", trade: dict | None = None) -> None:
+    def _report(self, o: dict, status: str, reason: str = "", trade: dict | None = None,
+                set_status: bool = True) -> None:
         t = now_ms()
-        o["status"] = status
-        o["updated_time"] = t
+        if set_status:  # False: a report about a request (a refused edit), the order keeps its state
+            o["status"] = status
+            o["updated_time"] = t
         self._private("executionreport", {
             "symbol": sym(o["coin"]), "clientOrderId": o["client_order_id"], "orderId": o["order_id"],
             "type": o["type"], "side": o["side"], "quantity": _num(o["quantity"]), "price": _num(o["price"]),
@@ -704,6 +746,8 @@ class FakeWoofi:
             self._log("order", cloids=[o.get("client_order_id") for o in orders],
                       types=[o.get("order_type") for o in orders], ok=oks, batch=True, book_ok=self._book_ok())
             return self._ok({"rows": rows})
+        if method == "PUT" and path == "/v1/order":
+            return self._edit_order(req)
         if method == "DELETE" and path in ("/v1/client/order", "/v1/order"):
             coin = coin_of(query.get("symbol"))
             if path == "/v1/client/order":
@@ -806,3 +850,69 @@ class FakeWoofi:
             loop.call_soon(self._report, o, "NEW")
         return self._ok({"order_id": o["order_id"], "client_order_id": cloid, "order_type": otype,
                          "order_price": _num(px), "order_quantity": _num(qty), "order_amount": None})
+
+    def _edit_order(self, req: dict) -> tuple[int, Any]:
+        """PUT /v1/order: move a resting order to order_price / order_quantity (its new total
+        quantity, executed part included). Reply EDIT_SENT; the stream then reports the outcome:
+        the order live at its new price (see edit_style), or, for a POST_ONLY edit that would
+        cross, a REJECTED report while the order rests unchanged (the same stream-side refusal as
+        a crossing POST_ONLY placement). A crossing LIMIT edit trades at once as taker. Unknown,
+        filled or cancelled orders and changes of side / type are refused with an error reply."""
+        def refuse(code: int, message: str, **kw) -> tuple[int, Any]:
+            self._log("edit", ok=False, order_id=req.get("order_id"), reason=message, **kw)
+            return self._err(400, code, message)
+
+        coin = coin_of(req.get("symbol"))
+        if coin is None:
+            return refuse(-1005, "invalid symbol")
+        try:
+            oid = int(req["order_id"])
+            px, qty = _dec(req["order_price"]), _dec(req["order_quantity"])
+        except (KeyError, ValueError, TypeError, ArithmeticError):
+            return refuse(-1005, "order_id, order_price and order_quantity are required")
+        o = self.orders.get(oid)
+        if o is None or o["coin"] != coin:
+            done = self.history.get(oid)
+            if done is not None and done["status"] == "FILLED":
+                return refuse(-1006, "The order is already filled.")
+            return refuse(-1006, "Your order and symbol are not valid or already canceled.")
+        if req.get("side") != o["side"] or req.get("order_type") != o["type"]:
+            return refuse(-1005, "order_type and side cannot be changed by an edit")
+        tick, lot, min_notional = SYMBOLS[coin]
+        if px <= 0 or px % tick != 0:
+            return refuse(-1005, f"order_price must be a positive multiple of {tick}")
+        if qty <= 0 or qty % lot != 0:
+            return refuse(-1005, f"order_quantity must be a positive multiple of {lot}")
+        if qty <= o["executed"]:
+            return refuse(-1005, "order_quantity must be greater than the executed quantity")
+        if px * (qty - o["executed"]) < min_notional:
+            return refuse(-1005, f"order notional must be at least {min_notional}")
+        bid, ask = self._bbo(coin)
+        crosses = px >= ask if o["side"] == "BUY" else px <= bid
+        loop = asyncio.get_running_loop()
+        cloid = o["client_order_id"]
+        if o["type"] == "POST_ONLY" and crosses:
+            self._log("edit", ok=True, order_id=oid, client_order_id=cloid, applied=False,
+                      price=str(px), quantity=str(qty), reason="post only")
+            loop.call_soon(lambda: self._report(o, "REJECTED", "post only order would take liquidity",
+                                                set_status=False))
+            return self._ok({"status": "EDIT_SENT"})
+        t = now_ms()
+        if self.edit_style == "cancel_replace":
+            self.orders.pop(oid)
+            replaced = o
+            o = dict(o, order_id=next(self.oids), price=px, quantity=qty, created_time=t, updated_time=t)
+            self.history[o["order_id"]] = o
+            self.orders[o["order_id"]] = o
+            loop.call_soon(self._report, replaced, "CANCELLED", "replaced by an edit")
+        else:
+            o["price"], o["quantity"], o["updated_time"] = px, qty, t
+        status = self.edit_style if self.edit_style != "cancel_replace" else "NEW"
+        if status == "NEW" and o["executed"] > 0:
+            status = "PARTIAL_FILLED"
+        loop.call_soon(self._report, o, status)
+        if crosses:
+            loop.call_soon(self._execute, o, ask if o["side"] == "BUY" else bid, qty - o["executed"], False)
+        self._log("edit", ok=True, order_id=oid, new_order_id=o["order_id"], client_order_id=cloid, applied=True,
+                  price=str(px), quantity=str(qty))
+        return self._ok({"status": "EDIT_SENT"})

@@ -32,6 +32,8 @@ from mm_bot.core.types import (
     FeedProblem,
     Fill,
     Instrument,
+    Modify,
+    ModifyFailed,
     OrderAck,
     OrderStatus,
     Place,
@@ -780,3 +782,260 @@ def test_fee_units_batch_replies_and_post_only_reasons() -> None:
     assert woofi._reason("", post_only_order=True).startswith("post-only would cross")
     assert mapping.cancel_sent({"success": True, "data": {"status": "CANCEL_SENT"}}) == ""
     assert mapping.cancel_sent({"success": False, "code": -1006, "message": "gone"}) == "-1006: gone"
+
+
+# ---------------------------------------------------------------- in-place edits (requote by modify)
+
+
+def modify(cl: str, side: int, px: int, sz: int, tif: Tif = Tif.ALO, coin: str = "WOO") -> Modify:
+    return Modify("bot-a", coin, cl, side, px, sz, tif)
+
+
+def test_edit_body_reproduces_the_signed_put_vector() -> None:
+    """mapping.edit_order_body + the signer give the connector's PUT /v1/order bytes and headers."""
+    from mm_bot.venues.woofi_pro import mapping
+
+    from ._shared_dirs import VECTORS, load_json
+
+    data = load_json(VECTORS / "vectors_orderly.json")
+    meta = data["meta"]
+    v = next(x for x in data["vectors"] if x["name"] == "put_edit_order")
+    inst = Instrument("BTC", tick_size=0.5, lot_size=0.001)
+    m = Modify("b1", "BTC", "mm-0001", BUY, 120002, 2, Tif.ALO)  # 60001.0 x 0.002
+    body = mapping.edit_order_body(m, "123456", inst)
+    signer = OrderlySigner(meta["orderly_account_id"], meta["orderly_secret"])
+    pq, text, hdr = signer.request(meta["timestamp_ms"], "PUT", "/v1/order", body=body, urlsafe=False)
+    assert (pq, text) == (v["path_with_query"], v["body"])
+    assert hdr == v["headers_sent_by_connector"]
+    _, _, hdr = signer.request(meta["timestamp_ms"], "PUT", "/v1/order", body=body)
+    assert hdr["orderly-signature"] == v["signature_base64url"]
+    # LIMIT for GTC; bad ids and sizes are refused before anything is sent.
+    assert mapping.edit_order_body(modify("c", SELL, 30800, 100, Tif.GTC), "7", WOO_INST)["order_type"] == "LIMIT"
+    for bad_oid, bad in (("x1", m), ("1", Modify("b1", "BTC", "c", BUY, 0, 2, Tif.ALO)),
+                         ("1", Modify("b1", "ETH", "c", BUY, 1, 2, Tif.ALO))):
+        with pytest.raises(ValueError):
+            mapping.edit_order_body(bad, bad_oid, inst)
+    assert mapping.edit_sent({"success": True, "data": {"status": "EDIT_SENT"}, "timestamp": 1}) == ""
+    assert mapping.edit_sent({"success": False, "code": -1006, "message": "gone"}) == "-1006: gone"
+    assert "unexpected" in mapping.edit_sent({"success": True, "data": {"status": "HUH"}})
+
+
+WOO_INST = Instrument("WOO", tick_size=0.00001, lot_size=0.01)
+
+
+async def _subscribed(fake: FakeWoofi) -> None:
+    await until(lambda: any(e["event"] == "subscribe" and e.get("topic") == "executionreport"
+                            for e in fake.entries("ws")), what="subscribed")
+
+
+def _resting(fake: FakeWoofi, cl: str) -> dict | None:
+    return next((o for o in fake.resting() if o["client_order_id"] == cl), None)
+
+
+def test_edit_moves_the_order_and_never_acks_a_cancel(fake, monkeypatch) -> None:
+    """An accepted edit: EDIT_SENT gives no event, the stream's report of the new price gives
+    OrderAck(OPEN) stamped with the local clock; with every report style the venue may use (a live
+    NEW, REPLACED, or CANCELLED + NEW of a new order id) no CANCELLED ack comes out; fills keep
+    flowing, deduplicated."""
+    monkeypatch.setattr(woofi, "EDIT_CANCEL_HOLD_S", 0.3)
+    md, gw, limiter = make(fake)
+    sink = Sink()
+    c = cloid(70)
+
+    async def edit_and_ack(px: int, sz: int, rest: int) -> OrderAck:
+        sent = wall_ms()
+        n = len(sink.events)
+        events, uncertain = await gw.send_modifies([(modify(c, BUY, px, sz), rest)])
+        assert (events, uncertain) == ([], False)
+        acks = await until(lambda: [e for e in sink.events[n:] if isinstance(e, OrderAck) and e.cloid == c],
+                           what="the edit's ack")
+        ack = acks[0]
+        assert ack.status == OrderStatus.OPEN and ack.ts_ms >= sent and ack.venue_oid
+        assert ack.ts_ms <= wall_ms()
+        return ack
+
+    async def main():
+        await md.load(["WOO"])
+        (priv,) = gw.private_streams(sink)
+        async with Running(priv):
+            await _subscribed(fake)
+            events, _ = await gw.send_places([place(c, BUY, 30800, 10000)], charged=False)
+            oid = events[0].venue_oid
+            await until(lambda: [e for e in sink.of(OrderAck) if e.cloid == c], what="stream NEW")
+            ack = await edit_and_ack(30810, 10000, 10000)
+            assert ack.venue_oid == oid  # edited in place: same order id
+            o = _resting(fake, c)
+            assert (Decimal(o["price"]), Decimal(o["quantity"]), o["order_id"]) == (Decimal("0.3081"), 100, int(oid))
+            # A smaller size at the same price.
+            await edit_and_ack(30810, 8000, 8000)
+            assert Decimal(_resting(fake, c)["quantity"]) == 80
+
+            fake.set_edit_style("REPLACED")
+            await edit_and_ack(30805, 8000, 8000)
+            assert Decimal(_resting(fake, c)["price"]) == Decimal("0.30805")
+
+            fake.set_edit_style("cancel_replace")
+            ack = await edit_and_ack(30801, 8000, 8000)
+            o = _resting(fake, c)
+            assert Decimal(o["price"]) == Decimal("0.30801") and str(o["order_id"]) == ack.venue_oid != oid
+            assert gw.oid_of_cloid[c] == ack.venue_oid  # later edits and cancels use the new id
+            await asyncio.sleep(0.5)  # longer than the hold: the replaced order's CANCELLED stays held
+
+            # Fills keep flowing: one Fill at the new price, once.
+            t = fake.trade_through("WOO", "BUY")
+            fills = await until(lambda: [f for f in sink.of(Fill) if f.cloid == c], what="the fill")
+            assert fills[0].px == 30801 and fills[0].sz == 8000 and fills[0].fill_id == str(t["trade_id"])
+            await asyncio.sleep(0.1)
+            assert len([f for f in sink.of(Fill) if f.cloid == c]) == 1
+
+    run(main())
+    mine = [e for e in sink.of(OrderAck) if e.cloid == c]
+    assert OrderStatus.CANCELLED not in {e.status for e in mine}, "an edit must never look like a cancel"
+    assert not sink.of(ModifyFailed) and sink.wire_errors == []
+    edits = fake.entries("edit")
+    assert len(edits) == 4 and all(e["ok"] and e["applied"] for e in edits)
+    assert fake.entries("bad_sig") == []
+    assert gw.stats()["modifies"] == 4 and gw.editing == {}
+    gw.close()
+    md.close()
+
+
+def test_edit_refusals_post_only_unknown_gone_429_and_5xx(fake) -> None:
+    """A POST_ONLY edit that would cross is refused on the stream (the order rests unchanged):
+    ModifyFailed "post-only would cross"; an unknown order id is not sent; an order that is gone
+    gets the venue's text; a 429 refuses that edit and the rest of the call and backs the limiter
+    off; a 5xx is uncertain (no event)."""
+    md, gw, limiter = make(fake)
+    sink = Sink()
+    c1, c2, c3 = cloid(80), cloid(81), cloid(82)
+
+    async def main():
+        await md.load(["WOO"])
+        (priv,) = gw.private_streams(sink)
+        async with Running(priv):
+            await _subscribed(fake)
+            for cl, side, px in ((c1, BUY, 30800), (c2, SELL, 31200), (c3, BUY, 30700)):
+                events, _ = await gw.send_places([place(cl, side, px, 10000)], charged=False)
+                assert events[0].status == OrderStatus.OPEN
+            await until(lambda: len([e for e in sink.of(OrderAck) if e.status == OrderStatus.OPEN]) >= 3,
+                        what="stream NEW x3")
+            n_acks = len(sink.of(OrderAck))
+
+            # Post-only cross: bid moved above the best ask (0.31075).
+            events, uncertain = await gw.send_modifies([(modify(c1, BUY, 31100, 10000), 10000)])
+            assert (events, uncertain) == ([], False)
+            failed = await until(lambda: sink.of(ModifyFailed), what="the post-only refusal")
+            assert failed[0].cloid == c1 and failed[0].reason.startswith("post-only would cross")
+            assert Decimal(_resting(fake, c1)["price"]) == Decimal("0.308")  # unchanged
+            assert len(sink.of(OrderAck)) == n_acks, "a refused edit is no ack (neither REJECTED nor OPEN)"
+            assert c1 not in gw.editing
+
+            # Unknown venue order id: not sent.
+            events, uncertain = await gw.send_modifies([(modify(cloid(99), BUY, 30800, 10000), 10000)])
+            assert not uncertain and [(type(e), e.reason) for e in events] == [
+                (ModifyFailed, "not sent: venue order id unknown")]
+            # Nothing left to rest: not sent.
+            events, _ = await gw.send_modifies([(modify(c1, BUY, 30800, 10000), 0)])
+            assert events[0].reason.startswith("not sent:")
+            # An order that is gone (cancelled): the venue's refusal text.
+            await gw.send_cancels([Cancel("bot-a", "WOO", c3)], charged=False)
+            await until(lambda: _resting(fake, c3) is None, what="c3 cancelled")
+            events, uncertain = await gw.send_modifies([(modify(c3, BUY, 30710, 10000), 10000)])
+            assert not uncertain and isinstance(events[0], ModifyFailed)
+            assert "-1006" in events[0].reason and "already canceled" in events[0].reason
+            assert c3 not in gw.editing
+
+            # 429: the first edit refused by the venue, the second not sent; the limiter backs off.
+            n_edits = len(fake.entries("edit"))
+            fake.fail_next(1)
+            events, uncertain = await gw.send_modifies([(modify(c1, BUY, 30790, 10000), 10000),
+                                                        (modify(c2, SELL, 31210, 10000), 10000)])
+            assert not uncertain and [e.cloid for e in events] == [c1, c2]
+            assert all(isinstance(e, ModifyFailed) and e.reason.startswith("rate limited (HTTP 429)")
+                       for e in events)
+            assert limiter.in_backoff(wall_ms())
+            assert len(fake.entries("edit")) == n_edits and gw.editing == {}
+            await asyncio.sleep(0.3)
+
+            # 5xx: the outcome is unknown -> uncertain, no event; the edit stays expected.
+            fake.fail_next(1, status=502)
+            assert await gw.send_modifies([(modify(c2, SELL, 31210, 10000), 10000)]) == ([], True)
+            assert c2 in gw.editing and c2 not in gw.inflight
+            # Charged here when the caller did not.
+            events, uncertain = await gw.send_modifies([(modify(c2, SELL, 31220, 10000), 10000)], charged=False)
+            assert (events, uncertain) == ([], False)
+            ack = await until(lambda: [e for e in sink.of(OrderAck) if e.cloid == c2 and e.status == OrderStatus.OPEN
+                                       and Decimal(_resting(fake, c2)["price"]) == Decimal("0.3122")], what="c2 ack")
+            assert ack
+
+    run(main())
+    assert not [e for e in sink.of(OrderAck) if e.cloid in (c1, c2) and e.status != OrderStatus.OPEN]
+    assert sink.wire_errors == []
+    gw.close()
+    md.close()
+
+
+def test_edit_reports_parsed_defensively(fake, monkeypatch) -> None:
+    """Reports of an order with an edit in flight, fed straight to the parser: a late report at
+    the old price is not the edit's answer; a fill at the new price acks the edit then fills; a
+    REJECTED report is a ModifyFailed (never a REJECTED ack); a CANCELLED not followed by a
+    replacement is delivered after the hold (the order is gone), one after our own cancel at once."""
+    monkeypatch.setattr(woofi, "EDIT_CANCEL_HOLD_S", 0.05)
+    md, gw, _ = make(fake)
+    sink = Sink()
+
+    def report(cl: str, status: str, px: float, qty: float, trade_id: int = 0, executed: float = 0.0,
+               total: float = 0.0, reason: str = "", oid: int = 555) -> dict:
+        return {"topic": "executionreport", "ts": 1, "data": {
+            "symbol": "PERP_WOO_USDC", "clientOrderId": cl, "orderId": oid, "type": "POST_ONLY", "side": "BUY",
+            "quantity": qty, "price": px, "tradeId": trade_id, "executedPrice": px if trade_id else 0.0,
+            "executedQuantity": executed, "fee": 0.0, "feeAsset": "USDC", "totalExecutedQuantity": total,
+            "avgExecutedPrice": 0, "status": status, "reason": reason, "timestamp": 1, "maker": True}}
+
+    async def main():
+        await md.load(["WOO"])
+        gw.private_streams(sink)  # the sink for released cancels; not connected
+        for n in range(4):
+            gw.track(place(cloid(n), BUY, 30800, 10000))
+            gw._learn(str(555 + n), cloid(n))
+        # A late NEW at the old price, then a partial fill at the new price with the edit's size.
+        gw.editing[cloid(0)] = woofi._Edit(modify(cloid(0), BUY, 30810, 10000), 10000, "555", wall_ms())
+        assert gw.parse_private(report(cloid(0), "NEW", 0.308, 100.0), 1234) == []
+        out = gw.parse_private(report(cloid(0), "PARTIAL_FILLED", 0.3081, 100.0, 42, 30.0, 30.0), 1234)
+        assert [type(e) for e in out] == [OrderAck, Fill]
+        assert out[0].status == OrderStatus.OPEN and out[0].ts_ms == 1234 and out[0].venue_oid == "555"
+        assert out[1].sz == 3000 and cloid(0) not in gw.editing
+        assert gw.parse_private(report(cloid(0), "PARTIAL_FILLED", 0.3081, 100.0, 42, 30.0, 30.0), 1300) == []
+        # A partially filled order's edit report: PARTIAL_FILLED with nothing executed, remaining size.
+        gw.editing[cloid(0)] = woofi._Edit(modify(cloid(0), BUY, 30820, 9000), 6000, "555", wall_ms())
+        out = gw.parse_private(report(cloid(0), "PARTIAL_FILLED", 0.3082, 60.0, 0, 0.0, 30.0), 1400)
+        assert [(type(e), e.status) for e in out] == [(OrderAck, OrderStatus.OPEN)]
+
+        # REJECTED for an edit: ModifyFailed, tagged when post-only.
+        gw.editing[cloid(1)] = woofi._Edit(modify(cloid(1), BUY, 31100, 10000), 10000, "556", wall_ms())
+        out = gw.parse_private(report(cloid(1), "REJECTED", 0.308, 100.0, oid=556,
+                                      reason="post only order would take liquidity"), 1500)
+        assert [type(e) for e in out] == [ModifyFailed] and out[0].reason.startswith("post-only would cross")
+        gw.editing[cloid(1)] = woofi._Edit(modify(cloid(1), BUY, 30900, 10000, Tif.GTC), 10000, "556", wall_ms())
+        out = gw.parse_private(report(cloid(1), "REJECTED", 0.308, 100.0, oid=556, reason="price out of range")
+                               | {}, 1500)
+        assert out[0].reason == "edit refused: price out of range"
+
+        # CANCELLED with no replacement after it: held, then ModifyFailed + CANCELLED (the order is gone).
+        gw.editing[cloid(2)] = woofi._Edit(modify(cloid(2), BUY, 30810, 10000), 10000, "557", wall_ms())
+        assert gw.parse_private(report(cloid(2), "CANCELLED", 0.308, 100.0, oid=557, reason="margin"), 1600) == []
+        await until(lambda: sink.events, timeout=2, what="the released cancel")
+        assert [type(e) for e in sink.events] == [ModifyFailed, OrderAck]
+        assert sink.events[1].status == OrderStatus.CANCELLED and cloid(2) not in gw.editing
+        # Our own cancel while an edit is in flight: the CANCELLED ack at once.
+        gw.editing[cloid(3)] = woofi._Edit(modify(cloid(3), BUY, 30810, 10000), 10000, "558", wall_ms())
+        gw.cancel_requested.add(cloid(3))
+        out = gw.parse_private(report(cloid(3), "CANCELLED", 0.308, 100.0, oid=558), 1700)
+        assert [(type(e), e.status) for e in out] == [(OrderAck, OrderStatus.CANCELLED)]
+        # A REPLACED status is understood outside an edit too (never a WireError).
+        assert gw.parse_private(report(cloid(3), "REPLACED", 0.308, 100.0, oid=558), 1800)[0].status == \
+            OrderStatus.OPEN
+
+    run(main())
+    gw.close()
+    md.close()

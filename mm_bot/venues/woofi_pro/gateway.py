@@ -8,9 +8,9 @@ orderbook`), and the shared public stream (ws.OrderlyPublicStream).
 (GET /v1/positions, GET /v1/client/holding), open orders (GET /v1/orders?status=INCOMPLETE, every
 page), recent fills (GET /v1/trades, attributed through order id -> client_order_id), placements
 (POST /v1/order, or POST /v1/batch-order for up to 10 orders without reduce_only), cancels by
-client order id (DELETE /v1/client/order), cancels by venue id (DELETE /v1/order), the dead man's
-switch (POST /v1/order/cancel_all_after), and the private stream (executionreport -> OrderAck /
-Fill, fills deduplicated by trade id).
+client order id (DELETE /v1/client/order), cancels by venue id (DELETE /v1/order), in-place edits
+(PUT /v1/order, one per modify), the dead man's switch (POST /v1/order/cancel_all_after), and the
+private stream (executionreport -> OrderAck / Fill / ModifyFailed, fills deduplicated by trade id).
 
 Amounts cross the boundary as integer ticks / lots of the coin's Instrument; fees in USD (+ = cost).
 The Orderly secret lives only inside auth.OrderlySigner; errors and logs carry the venue's code and
@@ -24,11 +24,23 @@ Semantics worth knowing (PROTOCOLS 2.3):
 - A cancel reply `CANCEL_SENT` means the venue took the request: the CANCELLED ack comes on the
   stream (or from the next reconcile), so send_cancels returns no event for a success.
 - A refused cancel (e.g. the order is already gone) gives CancelFailed; the runner reconciles.
+- An edit (requote by modify) is sent by venue order id with the new price and the new TOTAL
+  quantity; `EDIT_SENT` only means the venue took it for processing. Its outcome comes from the
+  stream: a report showing the order live at the new price and size -> OrderAck(OPEN) stamped
+  with the local receipt time; REJECTED -> ModifyFailed (post-only ones tagged). While an edit is
+  in flight a report of the order never becomes a CANCELLED or REJECTED ack by itself: a
+  CANCELLED we did not ask for is held EDIT_CANCEL_HOLD_S in case the venue replaces the order
+  (cancel + new order id), and delivered only if no replacement follows. Unanswered edits are
+  settled by the Bot's answer timeout and the reconcile (by the venue's price).
 
 UNVERIFIED (no live check; coded defensively): the unit of /v1/client/info fee rates (fraction
 or bps: mapping.fee_rate_bps reads both); whether total_collateral_value includes unsettled PnL;
 the batch-order reply rows; that a REST trade `id` equals the stream's `tradeId` (the fill id
-both use); the cancel_all_after access (the venue may refuse it: the refusal text is returned).
+both use); the cancel_all_after access (the venue may refuse it: the refusal text is returned);
+for edits: whether order_quantity is the total or the remaining quantity (the total is sent),
+which executionreport(s) follow an edit (NEW / PARTIAL_FILLED / REPLACED at the new price, or
+CANCELLED + NEW of a new order id: all handled), and how a POST_ONLY edit that would cross is
+refused (an error reply or a REJECTED report: both give ModifyFailed "post-only would cross").
 """
 
 from __future__ import annotations
@@ -39,7 +51,7 @@ import logging
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from websockets.asyncio.client import connect
@@ -51,6 +63,8 @@ from mm_bot.core.types import (
     Cancel,
     Fill,
     Instrument,
+    Modify,
+    ModifyFailed,
     OpenOrder,
     OrderAck,
     OrderStatus,
@@ -86,6 +100,15 @@ DEADMAN_MAX_MS = 900_000
 # on_rate_limited(path, backoff_until_ms, new_backoff), see transport.LimitedRest.
 OnRateLimited = Callable[[str, int, bool], None]
 _ACCOUNT_ID = re.compile(r"0x[0-9a-fA-F]{64}")
+# An edit whose outcome the stream never told is forgotten after this long (the Bot gives up on
+# the answer after MODIFY_ANSWER_TIMEOUT_MS and the reconcile settles it by the venue's price).
+EDIT_STATE_TTL_MS = 60_000
+# A CANCELLED report for an order with an edit in flight is held this long: if the venue carries
+# the edit out as cancel + replace, the replacement's report follows at once and the cancel is
+# not the order's end. Only when nothing follows is it delivered (the order really is gone).
+EDIT_CANCEL_HOLD_S = 1.0
+# Live statuses of an order report that can carry an edit's outcome (the new price).
+_EDIT_LIVE = ("NEW", "REPLACED", "PARTIAL_FILLED", "FILLED")
 # Words of a post-only refusal (the venue's exact text is UNVERIFIED).
 _POST_ONLY_WORDS = ("post only", "post_only", "post-only", "postonly", "would cross", "crosses the book",
                     "maker only", "would be filled immediately", "would be executed immediately")
@@ -101,6 +124,18 @@ def _reason(text: str, post_only_order: bool = False) -> str:
     if _looks_post_only(text) or (post_only_order and not text.strip()):
         return f"post-only would cross: {text or 'POST_ONLY order refused'}"
     return text
+
+
+@dataclass(slots=True)
+class _Edit:
+    """A PUT /v1/order in flight or answered EDIT_SENT, waiting for its executionreport."""
+
+    modify: Modify
+    rest_lots: int  # lots the order should rest with afterwards (Modify.sz minus filled)
+    order_id: str  # venue order id the edit was sent for
+    sent_ms: int  # local wall clock when the PUT was sent
+    # A CANCELLED report held back while a replacement may follow (see EDIT_CANCEL_HOLD_S).
+    held_cancel: OrderAck | None = None
 
 
 # ---------------------------------------------------------------- market data
@@ -221,6 +256,12 @@ class WoofiGateway(GatewayBase):
         # order ids looked up without finding a client order id (not ours): not looked up again.
         self.no_cloid_oids: set[str] = set()
         self.pushed_positions: dict[str, VenuePosition] = {}
+        # cloid -> its venue order id (the reverse of cloid_of_oid, for edits by order id).
+        self.oid_of_cloid: dict[str, str] = {}
+        # cloid -> the edit in flight for it (sent, or answered EDIT_SENT and awaiting its report).
+        self.editing: dict[str, _Edit] = {}
+        self.sent_modifies = 0
+        self._sink: StreamSink | None = None
 
     @property
     def instruments(self) -> dict[str, Instrument]:
@@ -267,7 +308,7 @@ class WoofiGateway(GatewayBase):
             log.warning("GET /v1/orders: more than %d pages; the rest is not read", max_pages)
         for o in out:
             if o.cloid:
-                self.cloid_of_oid[o.venue_oid] = o.cloid
+                self._learn(o.venue_oid, o.cloid)
         return out
 
     async def open_orders(self) -> list[OpenOrder]:
@@ -355,7 +396,7 @@ class WoofiGateway(GatewayBase):
         out: list[VenueEvent] = []
         for a in acks:
             if a.venue_oid:
-                self.cloid_of_oid[a.venue_oid] = a.cloid
+                self._learn(a.venue_oid, a.cloid)
             if a.status == OrderStatus.REJECTED:
                 a = OrderAck(a.bot_id, a.coin, a.cloid, a.status, a.ts_ms, a.venue_oid, _reason(a.reason))
             out.append(a)
@@ -412,6 +453,88 @@ class WoofiGateway(GatewayBase):
                 events.append(CancelFailed(c.bot_id, c.coin, c.cloid, err, wall_ms()))
         return events, failed
 
+    async def send_modifies(self, items: Sequence[tuple[Modify, int]], charged: bool = True
+                            ) -> tuple[list[VenueEvent], bool]:
+        """One PUT /v1/order per (modify, rest_lots): move the resting order to Modify.px with
+        new total quantity Modify.sz (ticks / lots), by the venue order id learned for its cloid.
+
+        charged: the Bot already charged one MODIFY request per modify; otherwise each is charged
+        here. The reply EDIT_SENT only says the venue took the edit for processing: the outcome
+        (OrderAck OPEN at the new price, or ModifyFailed) comes from the executionreport stream
+        (see _edit_report), so a success returns no event. Refusals: the venue's error ->
+        ModifyFailed with its code and text (post-only ones tagged "post-only would cross"); a 429
+        -> ModifyFailed "rate limited (HTTP 429): ..." for it and every later item (not sent: the
+        limiter is backing off); unknown venue order id or an unbuildable body -> ModifyFailed
+        "not sent: ...". A 5xx or a transport error: uncertain=True, no event (the runner
+        reconciles; a report that still comes is still taken as the outcome).
+        """
+        items = list(items)
+        events: list[VenueEvent] = []
+        uncertain = False
+        now = wall_ms()
+        self._prune_edits(now)
+        for i, (m, rest_lots) in enumerate(items):
+            oid = self._oid_of(m.cloid)
+            if not oid:
+                events.append(ModifyFailed(m.bot_id, m.coin, m.cloid, "not sent: venue order id unknown", wall_ms()))
+                continue
+            inst = self.instruments.get(m.coin)
+            try:
+                if inst is None:
+                    raise ValueError(f"{m.coin} is not loaded")
+                if rest_lots <= 0 or rest_lots > m.sz:
+                    raise ValueError(f"nothing to rest ({rest_lots} of {m.sz} lots)")
+                body = mapping.edit_order_body(m, oid, inst)
+            except ValueError as e:
+                events.append(ModifyFailed(m.bot_id, m.coin, m.cloid, f"not sent: {e}", wall_ms()))
+                continue
+            # Registered before the request: the stream's report may beat the REST reply.
+            edit = _Edit(m, rest_lots, oid, wall_ms())
+            self.editing[m.cloid] = edit
+            self.inflight.add(m.cloid)
+            try:
+                resp = await self.rest.action("PUT", "/v1/order", RequestKind.MODIFY, body=body, charged=charged)
+            except RateLimited as e:
+                # The transport already backed the limiter off; the Bot backs off on the reason too.
+                log.warning("edit rate limited: %s", e)
+                held = self._end_edit(m.cloid)
+                self._edit_done(m.cloid)
+                now = wall_ms()
+                events += held
+                events += [ModifyFailed(x.bot_id, x.coin, x.cloid, "rate limited (HTTP 429): not modified", now)
+                           for x, _ in items[i:]]
+                break
+            except OrderlyError as e:
+                self.sent_modifies += 1
+                self._edit_done(m.cloid)
+                if e.status >= 500:
+                    log.warning("edit request failed: %s", e)
+                    uncertain = True  # it may have been taken: the report, or the reconcile, tells
+                    continue
+                held = self._end_edit(m.cloid)
+                events.append(ModifyFailed(m.bot_id, m.coin, m.cloid,
+                                           _reason(f"{e.code}: {e.venue_message}"), wall_ms()))
+                events += held
+                continue
+            except VenueError as e:
+                log.warning("edit request failed: %s", e)
+                self._edit_done(m.cloid)
+                uncertain = True
+                continue
+            self.sent_modifies += 1
+            self._edit_done(m.cloid)
+            try:
+                err = mapping.edit_sent(resp)
+            except WireError as e:
+                log.warning("edit response unreadable: %s", e)
+                uncertain = True
+                continue
+            if err:
+                held = self._end_edit(m.cloid) if self.editing.get(m.cloid) is edit else []
+                events.append(ModifyFailed(m.bot_id, m.coin, m.cloid, _reason(err), wall_ms()))
+                events += held
+        return events, uncertain
+
     async def cancel_open(self, orders: Sequence[OpenOrder]) -> list[str]:
         out: list[str] = []
         for o in orders:
@@ -439,6 +562,7 @@ class WoofiGateway(GatewayBase):
     # ------------------------------------------------------------ private stream
 
     def private_streams(self, sink: StreamSink) -> list[OrderlyPrivateStream]:
+        self._sink = sink  # held edit cancels are delivered here when no replacement follows
         stream = OrderlyPrivateStream(self.ws_private_url, self.signer, sink, self.parse_private,
                                       self.limiter, self.rng)
         self.streams.append(stream)
@@ -457,9 +581,22 @@ class WoofiGateway(GatewayBase):
             oid = str(data.get("orderId", ""))
             cloid = data.get("clientOrderId") or ""
             if oid and isinstance(cloid, str) and cloid:
-                self.cloid_of_oid[oid] = cloid
+                self._learn(oid, cloid)
+            edit = self.editing.get(cloid) if isinstance(cloid, str) and cloid else None
+            parsed = mapping.parse_execution_report(msg, self.instruments, self.bot_of)
             out: list[VenueEvent] = []
-            for ev in mapping.parse_execution_report(msg, self.instruments, self.bot_of):
+            if edit is not None:
+                # The edit's outcome first (a fill at the new price also says it took effect),
+                # then the fills as always. A report with nothing executed and status
+                # PARTIAL_FILLED parses to nothing: the raw data still carries the outcome.
+                acks = [e for e in parsed if isinstance(e, OrderAck)]
+                out += (self._edit_report(edit, acks[0], data, recv_ms) if acks
+                        else self._edit_outcome(edit, data, recv_ms))
+                out += [f for f in parsed if isinstance(f, Fill) and self.accept_fill(f)]
+                if data.get("status") == "FILLED":
+                    self._end_edit(cloid)  # nothing left to move
+                return out
+            for ev in parsed:
                 if isinstance(ev, Fill):
                     if self.accept_fill(ev):
                         out.append(ev)
@@ -476,6 +613,122 @@ class WoofiGateway(GatewayBase):
                 self.pushed_positions[p.coin] = p
             return []
         return []  # balance, account, ...: not used
+
+    # ------------------------------------------------------------ edits on the stream
+
+    def _edit_report(self, edit: _Edit, ack: OrderAck, data: Mapping[str, Any], recv_ms: int) -> list[VenueEvent]:
+        """An order report (no execution) of a cloid with an edit in flight -> the edit's outcome.
+
+        - live at the edit's price and size: the edit took effect -> OrderAck(OPEN) at the local
+          receipt time (the core compares it with the modify's send time: never a venue clock);
+        - REJECTED: the edit was refused and the order rests unchanged -> ModifyFailed (tagged
+          "post-only would cross" for a post-only refusal), never a REJECTED ack that would end it;
+        - CANCELLED that we did not ask for: held back (a cancel + replace edit sends the
+          replacement right after); delivered only if no replacement follows;
+        - CANCELLED after our own cancel: the order's end, as always;
+        - anything else (a late report of the order before the edit): dropped, so it cannot pass
+          for the edit's answer.
+        """
+        status = data.get("status")
+        m = edit.modify
+        if status == "REJECTED":
+            held = self._end_edit(ack.cloid)
+            text = ack.reason.strip()
+            post_only = data.get("type") == "POST_ONLY" or m.tif == Tif.ALO
+            if post_only and not text:
+                reason = "post-only would cross: POST_ONLY edit refused"
+            else:
+                reason = _reason(f"edit refused: {text or 'no reason given'}")
+            return [ModifyFailed(m.bot_id, m.coin, ack.cloid, reason, wall_ms()), *held]
+        if status in ("CANCELLED", "EXPIRED"):
+            if ack.cloid in self.cancel_requested:
+                self._end_edit(ack.cloid)  # a held cancel is this one again
+                self.cancel_requested.discard(ack.cloid)
+                return [ack]
+            self._hold_cancel(edit, self._tag_post_only(ack, data))
+            return []
+        return self._edit_outcome(edit, data, recv_ms)
+
+    def _edit_outcome(self, edit: _Edit, data: Mapping[str, Any], recv_ms: int) -> list[VenueEvent]:
+        """OrderAck(OPEN) when the report shows the order live at the edit's price and size."""
+        if data.get("status") not in _EDIT_LIVE:
+            return []
+        m = edit.modify
+        inst = self.instruments[m.coin]
+        try:
+            px = mapping.to_units(data.get("price"), inst.tick_size)
+            qty = mapping.to_units(data.get("quantity"), inst.lot_size)
+        except (TypeError, ValueError, ArithmeticError):
+            return []
+        # The venue reports the order's total quantity; the remaining one is accepted too, as the
+        # unit of an edit's order_quantity is UNVERIFIED (see mapping.edit_order_body).
+        if px != m.px or qty not in (m.sz, edit.rest_lots):
+            log.debug("report of %s during an edit is not the edit's outcome (%s x %s)", m.cloid, px, qty)
+            return []
+        self._end_edit(m.cloid)
+        oid = str(data.get("orderId") or edit.order_id)
+        self._learn(oid, m.cloid)
+        # The local clock: recv_ms is the wall clock at receipt (the runner's), never a venue ts.
+        return [OrderAck(m.bot_id, m.coin, m.cloid, OrderStatus.OPEN, recv_ms or wall_ms(), venue_oid=oid)]
+
+    def _hold_cancel(self, edit: _Edit, ack: OrderAck) -> None:
+        edit.held_cancel = ack
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a direct parse): the reconcile finds the order gone
+        loop.call_later(EDIT_CANCEL_HOLD_S, self._release_cancel, ack.cloid, edit)
+
+    def _release_cancel(self, cloid: str, edit: _Edit) -> None:
+        """No replacement followed the held CANCELLED: the edit failed and the order is gone."""
+        if self.editing.get(cloid) is not edit or edit.held_cancel is None:
+            return
+        ack = edit.held_cancel
+        self._end_edit(cloid)
+        now = wall_ms()
+        m = edit.modify
+        events: list[VenueEvent] = [
+            ModifyFailed(m.bot_id, m.coin, cloid, _reason(f"order cancelled by the venue during the edit: "
+                                                          f"{ack.reason or 'no reason given'}"), now),
+            replace(ack, ts_ms=now),
+        ]
+        if self._sink is not None:
+            self._sink.on_events(events, now)
+
+    def _edit_done(self, cloid: str) -> None:
+        """The PUT for `cloid` was answered (or failed): no longer in flight for the reconcile."""
+        self.inflight.discard(cloid)
+        self.response_ms[cloid] = wall_ms()
+
+    def _end_edit(self, cloid: str) -> list[VenueEvent]:
+        """Forget the edit of `cloid`; a CANCELLED report held for it is returned (the order's end:
+        the edit's refusal that ends it here is not a replacement)."""
+        e = self.editing.pop(cloid, None)
+        if e is None or e.held_cancel is None:
+            return []
+        return [replace(e.held_cancel, ts_ms=wall_ms())]
+
+    def _prune_edits(self, now: int) -> None:
+        for cloid, e in list(self.editing.items()):
+            if now - e.sent_ms > EDIT_STATE_TTL_MS:
+                del self.editing[cloid]
+
+    def _learn(self, oid: str, cloid: str) -> None:
+        """Remember that venue order `oid` carries client order id `cloid` (both ways)."""
+        self.cloid_of_oid[oid] = cloid
+        self.oid_of_cloid[cloid] = oid
+
+    def _oid_of(self, cloid: str) -> str:
+        """The venue order id of `cloid` ('' when unknown)."""
+        oid = self.oid_of_cloid.get(cloid)
+        if oid:
+            return oid
+        # Learned elsewhere (the shared reconcile fills cloid_of_oid only).
+        for o, c in self.cloid_of_oid.items():
+            if c == cloid:
+                self.oid_of_cloid[cloid] = o
+                return o
+        return ""
 
     def _tag_post_only(self, ack: OrderAck, data: Mapping[str, Any]) -> OrderAck:
         """A POST_ONLY order refused after its REST accept (nothing executed, no cancel of ours)."""
@@ -497,6 +750,7 @@ class WoofiGateway(GatewayBase):
         return {
             "places": self.sent_places,
             "cancels": self.sent_cancels,
+            "modifies": self.sent_modifies,
             "requests": self.rest.requests + self.market.rest.requests,
             "rate_limited": self.rest.rate_limited + self.market.rest.rate_limited,
             "ws_connections": sum(s.connections for s in [*self.streams, *self.market.streams]),
