@@ -40,18 +40,11 @@ from mm_bot.core.types import (
     VenuePosition,
 )
 from mm_bot.live.clock import wall_ms
-from mm_bot.venues.errors import GatewayError, WireError
+from mm_bot.venues.errors import GatewayError, RateLimited, WireError
 from mm_bot.venues.gateway import CancelFailed, GatewayBase, StreamSink, VenueEvent, split_by_tif
 from mm_bot.venues.hyperliquid import auth, mapping
 from mm_bot.venues.hyperliquid.mapping import HlAsset
-from mm_bot.venues.hyperliquid.rest import (
-    HlRest,
-    HlRestClient,
-    HlRestError,
-    RateLimited,
-    is_rate_limit_text,
-    urls_for,
-)
+from mm_bot.venues.hyperliquid.rest import HlRestClient, HlRestError, is_rate_limit_text, urls_for
 from mm_bot.venues.hyperliquid.ws import HlWebSocket
 
 log = logging.getLogger("mm_bot.hl.gateway")
@@ -96,7 +89,7 @@ class HyperliquidMarketData:
         self.ws_url = ws_url
         self.limiter = limiter
         self.rng = rng or random.Random()
-        self.client = HlRestClient(HlRest(rest_url), limiter, self.rng, on_rate_limited)
+        self.client = HlRestClient(rest_url, limiter, self.rng, on_rate_limited)
         self.assets: dict[str, HlAsset] = {}
         self.instruments: dict[str, Instrument] = {}
         self.ws: HlWebSocket | None = None
@@ -155,7 +148,7 @@ class HyperliquidMarketData:
         return self.ws
 
     def close(self) -> None:
-        self.client.rest.close()
+        self.client.close()
 
 
 class HyperliquidGateway(GatewayBase):
