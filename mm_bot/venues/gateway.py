@@ -14,9 +14,9 @@ book of that venue stale until a fresh snapshot; any reconnect triggers an order
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from mm_bot.core.nonces import NonceAllocator
 from mm_bot.core.types import (
@@ -151,6 +151,22 @@ class Gateway(Protocol):
                         with_fills: bool = True) -> ReconcileResult: ...
     def stats(self) -> dict[str, int]: ...
     def close(self) -> None: ...
+
+
+def dispatch(sink: StreamSink, parse: Callable[[dict[str, Any], int], list], msg: dict[str, Any] | None,
+             recv_ms: int, size: int = 0) -> None:
+    """One stream message to the sink: parse(msg, recv_ms) -> events, or the WireError it raised
+    (msg None: the frame of `size` bytes was not a JSON object)."""
+    if msg is None:
+        sink.on_wire_error(WireError("websocket", f"not a JSON object ({size} bytes)"), recv_ms)
+        return
+    try:
+        events = parse(msg, recv_ms)
+    except WireError as e:
+        sink.on_wire_error(e, recv_ms)
+        return
+    if events:
+        sink.on_events(events, recv_ms)
 
 
 def split_by_tif(places: Sequence[Place], batch: bool, max_batch: int) -> list[list[Place]]:

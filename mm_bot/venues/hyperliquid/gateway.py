@@ -41,7 +41,7 @@ from mm_bot.core.types import (
 )
 from mm_bot.live.clock import wall_ms
 from mm_bot.venues.errors import GatewayError, RateLimited, WireError
-from mm_bot.venues.gateway import CancelFailed, GatewayBase, StreamSink, VenueEvent, split_by_tif
+from mm_bot.venues.gateway import CancelFailed, GatewayBase, StreamSink, VenueEvent, dispatch, split_by_tif
 from mm_bot.venues.hyperliquid import auth, mapping
 from mm_bot.venues.hyperliquid.mapping import HlAsset
 from mm_bot.venues.hyperliquid.rest import HlRestClient, HlRestError, is_rate_limit_text, urls_for
@@ -63,15 +63,7 @@ def _reason(text: str) -> str:
 
 def _stream_handler(sink: StreamSink, parse: Callable[[dict[str, Any], int], list]
                     ) -> Callable[[dict[str, Any], int], None]:
-    def on_message(msg: dict[str, Any], recv_ms: int) -> None:
-        try:
-            events = parse(msg, recv_ms)
-        except WireError as e:
-            sink.on_wire_error(e, recv_ms)
-            return
-        if events:
-            sink.on_events(events, recv_ms)
-    return on_message
+    return lambda msg, recv_ms: dispatch(sink, parse, msg, recv_ms)
 
 
 class HyperliquidMarketData:

@@ -39,7 +39,7 @@ from mm_bot.core.types import BookUpdate, FeedProblem, Fill, Instrument, OrderAc
 from mm_bot.live.clock import wall_ms
 from mm_bot.live.wsconn import ReconnectingWebSocket, parse_json_object
 from mm_bot.venues.errors import VenueError, WireError
-from mm_bot.venues.gateway import CancelFailed, StreamSink
+from mm_bot.venues.gateway import CancelFailed, StreamSink, dispatch
 
 from . import mapping
 from .auth import OrderlySigner
@@ -118,17 +118,7 @@ class OrderlyPublicStream(ReconnectingWebSocket):
         self.sink.on_disconnect(self.name, reason, True)
 
     def handle(self, text: str, recv_ms: int) -> None:
-        msg = parse_json_object(text)
-        if msg is None:
-            self.sink.on_wire_error(WireError("ws", f"not a JSON object ({len(text)} bytes)"), recv_ms)
-            return
-        try:
-            events = self.parse(msg, recv_ms)
-        except WireError as e:
-            self.sink.on_wire_error(e, recv_ms)
-            return
-        if events:
-            self.sink.on_events(events, recv_ms)
+        dispatch(self.sink, self.parse, parse_json_object(text), recv_ms, len(text))
         self._check_timeouts()
 
     # ------------------------------------------------------------ parsing
@@ -282,17 +272,7 @@ class OrderlyPrivateStream(ReconnectingWebSocket):
         self.sink.on_disconnect(self.name, reason, False)
 
     def handle(self, text: str, recv_ms: int) -> None:
-        msg = parse_json_object(text)
-        if msg is None:
-            self.sink.on_wire_error(WireError("ws", f"not a JSON object ({len(text)} bytes)"), recv_ms)
-            return
-        try:
-            events = self.parse(msg, recv_ms)
-        except WireError as e:
-            self.sink.on_wire_error(e, recv_ms)
-            return
-        if events:
-            self.sink.on_events(events, recv_ms)
+        dispatch(self.sink, self.parse, parse_json_object(text), recv_ms, len(text))
 
     def parse(self, msg: dict[str, Any], recv_ms: int) -> list[StreamEvent]:
         if isinstance(msg.get("topic"), str):
