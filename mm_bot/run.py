@@ -226,7 +226,7 @@ def wallet_problems(configs: list, environ) -> list[str]:
 
 
 def _run_live(configs: list, db_path: Path, duration: float | None) -> int:
-    """Live trading (testnet/mainnet of one venue): keys from the environment, see docs/LIVE.md."""
+    """Live trading (testnet/mainnet; one runner per venue): keys from the environment, see docs/LIVE.md."""
     from mm_bot.live.live_runner import run_live, sent_counts
 
     try:
@@ -236,15 +236,16 @@ def _run_live(configs: list, db_path: Path, duration: float | None) -> int:
     conn.close()
     limits = venue_limits(configs)
     t0 = time.perf_counter()
-    code, runner = asyncio.run(run_live(configs, str(db_path), duration, os.environ, limits))
+    code, runners = asyncio.run(run_live(configs, str(db_path), duration, os.environ, limits))
     wall = time.perf_counter() - t0
-    if runner is not None:
+    if runners:
         conn = sqlite3.connect(str(db_path))
         click.echo(summary_table(conn, [c.bot_id for c in configs], wall, None), err=True)
         conn.close()
-        log.info("live run: %s", ", ".join(f"{k} {v}" for k, v in sent_counts(runner).items()))
+    for runner in runners:
+        log.info("live run on %s: %s", runner.gw.venue, ", ".join(f"{k} {v}" for k, v in sent_counts(runner).items()))
         if runner.stats.open_orders_at_exit:
-            log.error("open orders could not be confirmed cancelled at exit")
+            log.error("%s: open orders could not be confirmed cancelled at exit", runner.gw.venue)
     return code
 
 

@@ -604,10 +604,13 @@ class LiveRunner:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def run(self) -> RunStats:
+    async def run(self, own_process: bool = True) -> RunStats:
+        """Start up, quote until a stop, shut down. own_process=False: a LiveProcess running several
+        venues handles the signals and the commands table for every runner."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        if own_process:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.request_stop, sig.name)
         conn, self.writer = await open_async_writer(self.db_path)
         start = wall_ms()
         self.stats.started_ms = start
@@ -655,7 +658,7 @@ class LiveRunner:
                 tasks += [asyncio.create_task(self._reconcile_task(), name="reconcile"),
                           asyncio.create_task(self._deadman_task(), name="deadman"),
                           asyncio.create_task(self._usage_task(), name="usage"),
-                          asyncio.create_task(self._command_task(conn), name="commands"),
+                          *([asyncio.create_task(self._command_task(conn), name="commands")] if own_process else []),
                           asyncio.create_task(self._console_task(), name="console")]
                 if self.duration_s is not None:
                     if not await wait_event(self.stop_event, max(0.0, self.duration_s - (wall_ms() - start) / 1000)):
@@ -688,8 +691,9 @@ class LiveRunner:
                 await asyncio.gather(*[t for t in [sender_task, *stream_tasks] if t is not None],
                                      return_exceptions=True)
                 self._flush()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
+            if own_process:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
             await self.writer.close()
             self.stats.rows_written = self.writer.rows_written
             await conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -784,9 +788,10 @@ def venue_module(venue: str):
     return importlib.import_module(VENUE_MODULES[venue])
 
 
-async def run_live(configs: list, db_path: str, duration_s: float | None, environ: Mapping[str, str],
-                   limits: Mapping[str, VenueLimits]) -> tuple[int, LiveRunner | None]:
-    """Build the gateway and bots for `configs` (one venue, one mode) and run. (exit code, runner)."""
+async def build_runner(configs: list, db_path: str, duration_s: float | None, environ: Mapping[str, str],
+                       limits: Mapping[str, VenueLimits]) -> tuple[int, LiveRunner | None]:
+    """The gateway, bots and runner for `configs` (one venue, one mode): (0, runner), or (exit code,
+    None) when the start is refused (2: keys, coins) or the venue cannot be reached (1)."""
     venue, mode = configs[0].venue, configs[0].mode
     limiter = DualRateLimiter(limits[venue], LimiterPolicy(share_pct=configs[0].rate_limits_share_pct))
     start = wall_ms()
@@ -838,20 +843,111 @@ async def run_live(configs: list, db_path: str, duration_s: float | None, enviro
     holder["r"] = runner
     log.info("live: %d bot(s) on %s %s, account %s, coins %s", len(bots), venue, mode, gw.account,
              ", ".join(coins))
-    stats = await runner.run()
-    if "error" in stats.extra:
-        return 1, runner
-    return (0 if stats.open_orders_at_exit == 0 else 1), runner
+    return 0, runner
+
+
+def exit_code(runner: LiveRunner) -> int:
+    """0 when the runner stopped cleanly with no order left on the venue, else 1."""
+    if "error" in runner.stats.extra:
+        return 1
+    return 0 if runner.stats.open_orders_at_exit == 0 else 1
+
+
+def venue_groups(configs: list) -> list[list]:
+    """The configs split by venue, in the order the venues first appear (one runner each)."""
+    groups: dict[str, list] = {}
+    for c in configs:
+        groups.setdefault(c.venue, []).append(c)
+    return list(groups.values())
+
+
+async def run_live(configs: list, db_path: str, duration_s: float | None, environ: Mapping[str, str],
+                   limits: Mapping[str, VenueLimits]) -> tuple[int, list[LiveRunner]]:
+    """Run `configs` live: one runner per venue (its own streams, gateway and limiter), all in this
+    process. Every runner is built before any quotes, so a refused start starts nothing.
+    Returns (exit code: the worst of the runners', the runners)."""
+    runners: list[LiveRunner] = []
+    for group in venue_groups(configs):
+        code, runner = await build_runner(group, db_path, duration_s, environ, limits)
+        if runner is None:
+            for r in runners:
+                r.gw.close()
+            return code, runners
+        runners.append(runner)
+    if len(runners) == 1:
+        await runners[0].run()
+    else:
+        await LiveProcess(runners, db_path).run()
+    return max(exit_code(r) for r in runners), runners
+
+
+class LiveProcess:
+    """Several venue runners in one process: one signal handler and one commands poller for all
+    (a command goes to the runner holding its bot; one without a bot to every runner)."""
+
+    def __init__(self, runners: list[LiveRunner], db_path: str) -> None:
+        self.runners = runners
+        self.db_path = db_path
+        self.done = asyncio.Event()
+        self.records: list = []
+
+    def request_stop(self, reason: str) -> None:
+        for r in self.runners:
+            r.request_stop(reason)
+
+    def apply_command(self, bot_id: str | None, command: str, now: int, coin: str | None = None
+                      ) -> tuple[str, str]:
+        """Route one manual command; returns (status, result)."""
+        if bot_id is not None:
+            owner = next((r for r in self.runners if bot_id in r.bots), None)
+            if owner is None:
+                return "failed", f"no bot '{bot_id}' in this process"
+            return owner.apply_command(bot_id, command, now, coin)
+        results = [r.apply_command(None, command, now, coin) for r in self.runners]
+        status = "done" if any(st == "done" for st, _ in results) else "failed"
+        return status, "; ".join(f"{r.gw.venue}: {res}" for r, (_, res) in zip(self.runners, results, strict=True))
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        conn, writer = await open_async_writer(self.db_path)
+
+        def flush() -> None:
+            if self.records:
+                writer.put_many(self.records)
+                self.records = []
+            for r in self.runners:
+                r._flush()
+
+        poller = asyncio.create_task(poll_commands(conn, self.done, self.apply_command,
+                                                   lambda rec: self.records.append(rec), flush))
+        try:
+            results = await asyncio.gather(*(r.run(own_process=False) for r in self.runners), return_exceptions=True)
+            for r, res in zip(self.runners, results, strict=True):
+                if isinstance(res, BaseException):
+                    log.error("%s runner failed: %s: %s", r.gw.venue, type(res).__name__, res)
+                    r.stats.extra["error"] = f"{type(res).__name__}: {res}"
+        finally:
+            self.done.set()
+            await asyncio.gather(poller, return_exceptions=True)
+            flush()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await writer.close()
+            await conn.close()
 
 
 def live_env_problems(configs: list, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """Problems that refuse a live start beyond missing keys: one venue and one mode per process."""
-    groups = sorted({(c.venue, c.mode) for c in configs})
-    if len(groups) > 1:
-        return ["live bots in one process must share one venue and one mode (one account from the "
-                f"environment); got {', '.join(f'{v} {m}' for v, m in groups)}: run each in its own process "
-                "(they can share one --db)"]
-    return []
+    """Problems that refuse a live start beyond missing keys: one mode per venue (one account each)."""
+    problems = []
+    for group in venue_groups(configs):
+        modes = sorted({c.mode for c in group})
+        if len(modes) > 1:
+            problems.append(f"live bots on {group[0].venue} in one process must share one mode (one account from "
+                            f"the environment); got {', '.join(modes)}: run testnet and mainnet in separate "
+                            "processes (they can share one --db)")
+    return problems
 
 
 def sent_counts(runner: LiveRunner | None) -> dict:
