@@ -476,6 +476,12 @@ class FakeStandx:
             rows = [dict(o, status="new" if o["status"] == "open" else o["status"])
                     for o in sorted(self.orders.values(), key=lambda o: -o["id"]) if sym in (None, o["symbol"])]
             return 200, {"page_size": len(rows), "result": rows, "total": len(rows)}
+        if path == "/api/query_order":
+            o = next((o for o in sorted(self.all_orders.values(), key=lambda o: -o["id"])
+                      if o.get("cl_ord_id") == q.get("cl_ord_id") or str(o["id"]) == q.get("order_id")), None)
+            if o is None:
+                return 404, {"code": 404, "message": "order not found"}
+            return 200, dict(o)
         if path == "/api/query_orders":
             rows = [dict(o) for o in sorted(self.all_orders.values(), key=lambda o: -o["id"])
                     if sym in (None, o["symbol"])][: int(q.get("limit", "100"))]

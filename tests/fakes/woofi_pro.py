@@ -718,6 +718,16 @@ class FakeWoofi:
                                           "updated_time": now_ms()}]})
         if method == "GET" and path == "/v1/orders":
             return self._list_orders(query)
+        if method == "GET" and path.startswith("/v1/client/order/"):
+            cloid = path.rsplit("/", 1)[1]
+            mine = [o for o in self.history.values() if o["client_order_id"] == cloid]
+            if not mine:
+                return self._err(400, -1006, "Your order and symbol are not valid or already canceled.")
+            o = max(mine, key=lambda x: x["order_id"])
+            return self._ok({"order_id": o["order_id"], "client_order_id": cloid, "symbol": sym(o["coin"]),
+                             "side": o["side"], "type": o["type"], "price": _num(o["price"]),
+                             "quantity": _num(o["quantity"]), "executed": _num(o["executed"]), "status": o["status"],
+                             "created_time": o["created_time"], "updated_time": o["updated_time"]})
         if method == "GET" and path == "/v1/trades":
             start, end = int(query.get("start_t", 0)), int(query.get("end_t", 2**62))
             rows = [t for t in reversed(self.trades) if start <= t["executed_timestamp"] <= end][:500]

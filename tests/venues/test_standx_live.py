@@ -306,6 +306,9 @@ def test_place_open_cancel_open_orders(fake) -> None:
             assert events == [] and not failed
             await until(lambda: any(a.status == OrderStatus.CANCELLED for a in st.sink.of(OrderAck)), what="cancel")
             assert await gw.open_orders() == []
+            # How it ended, by cloid (reconcile asks when an order vanished unseen); unknown -> None.
+            assert await gw.closed_status("BTC", p.cloid) == (OrderStatus.CANCELLED, "cancelled")
+            assert await gw.closed_status("BTC", "0x" + "ee" * 16) is None
             # Cancelling again: refused -> CancelFailed.
             events, failed = await gw.send_cancels([Cancel("bot-a", "BTC", p.cloid)])
             assert not failed and len(events) == 1 and isinstance(events[0], CancelFailed)

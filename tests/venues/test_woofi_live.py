@@ -341,6 +341,11 @@ def test_place_cancel_open_orders_positions_and_fills(fake) -> None:
             events, failed = await gw.send_cancels([Cancel("bot-a", "WOO", cloid(2)), Cancel("bot-a", "WOO", cloid(1))])
             assert not failed and [type(e) for e in events] == [CancelFailed, CancelFailed]
             assert "-1006" in events[0].reason
+            # How orders that left the book ended (reconcile asks when one vanished unseen).
+            assert await gw.closed_status("WOO", cloid(1)) == (OrderStatus.FILLED, "FILLED")
+            assert await gw.closed_status("WOO", cloid(2)) == (OrderStatus.CANCELLED, "CANCELLED")
+            assert await gw.closed_status("WOO", cloid(3)) == (OrderStatus.OPEN, "NEW")
+            assert await gw.closed_status("WOO", cloid(99)) is None
             # Cancel by venue id (strays).
             stray = [o for o in await gw.open_orders() if o.cloid == cloid(3)]
             assert await gw.cancel_open(stray) == [""]

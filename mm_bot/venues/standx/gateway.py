@@ -279,6 +279,16 @@ class StandxGateway(GatewayBase):
                 self.cloid_of_oid[o.venue_oid] = o.cloid
         return orders
 
+    async def closed_status(self, coin: str, cloid: str) -> tuple[OrderStatus, str] | None:
+        """GET query_order by cl_ord_id: how an order that left the book ended (the reply is taken to
+        be one order record, as query_orders rows are: UNVERIFIED)."""
+        try:
+            u = mapping.parse_order(await self.rest.query_order(cloid), self.instruments, "query_order")
+        except (RestError, WireError) as e:
+            log.warning("query_order %s: %s", cloid, e)
+            return None
+        return u.status, u.status.value
+
     async def user_fills(self) -> list[Fill]:
         """The account's recent trades (query_trades, up to 500) as Fills with the stream's id
         scheme; order ids resolved to cloids (one query_orders call for unknown ones)."""

@@ -48,6 +48,7 @@ QUERY_SYMBOL_INFO = "/api/query_symbol_info"
 QUERY_DEPTH_BOOK = "/api/query_depth_book"
 QUERY_OPEN_ORDERS = "/api/query_open_orders"
 QUERY_ORDERS = "/api/query_orders"
+QUERY_ORDER = "/api/query_order"
 QUERY_POSITIONS = "/api/query_positions"
 QUERY_BALANCE = "/api/query_balance"
 QUERY_TRADES = "/api/query_trades"
@@ -165,6 +166,10 @@ class StandxRest:
 
     async def query_open_orders(self, symbol: str | None = None) -> Any:
         return await self.query(QUERY_OPEN_ORDERS, {"symbol": symbol, "limit": OPEN_ORDERS_LIMIT})
+
+    async def query_order(self, cl_ord_id: str) -> Any:
+        """One order by our client id (any status)."""
+        return await self.query(QUERY_ORDER, {"cl_ord_id": cl_ord_id})
 
     async def query_orders(self, symbol: str | None = None, limit: int = HISTORY_LIMIT) -> Any:
         return await self.query(QUERY_ORDERS, {"symbol": symbol, "limit": limit})

@@ -314,6 +314,14 @@ class WoofiGateway(GatewayBase):
     async def open_orders(self) -> list[OpenOrder]:
         return await self._orders([("status", "INCOMPLETE")], MAX_ORDER_PAGES)
 
+    async def closed_status(self, coin: str, cloid: str) -> tuple[OrderStatus, str] | None:
+        """GET /v1/client/order/{client_order_id}: how an order that left the book ended."""
+        try:
+            return mapping.parse_order_status(await self.rest.get(f"/v1/client/order/{cloid}"))
+        except (RestError, WireError) as e:
+            log.warning("order status %s: %s", cloid, e)
+            return None
+
     async def user_fills(self) -> list[Fill]:
         """Our executions of the last FILLS_LOOKBACK_MS (latest 500), attributed by order id ->
         client order id (looked up in the order history when unknown); bot_id '' if not ours."""

@@ -549,6 +549,19 @@ def parse_rest(msg: Any, message_type: str = "rest") -> RestResult:
         )
 
 
+def parse_order_status(msg: Any) -> tuple[OrderStatus, str]:
+    """GET /v1/client/order/{client_order_id} -> (status, the venue's status word)."""
+    mt = "client order"
+    res = parse_rest(msg, mt)
+    if not res.ok:
+        raise WireError(mt, f"error response {res.code}: {res.message}")
+    with wire_context(mt):
+        word = str(res.data["status"])
+        if word not in _STATUS:
+            raise ValueError(f"unknown order status {word!r}")
+        return _STATUS[word], word
+
+
 def parse_order_response(msg: Any, place: Place, ts_ms: int) -> OrderAck:
     """POST /v1/order reply -> OrderAck: OPEN (accepted; fills and post-only rejects follow on the
     executionreport stream) or REJECTED with 'code: message'."""
