@@ -89,3 +89,42 @@ def test_live_data_refuses_a_coin_on_two_venues(tmp_path):
                 "--duration", "1", env=env, timeout=60)
     assert r.returncode == 1
     assert "DYDX is quoted on hyperliquid and woofi_pro" in r.stderr
+
+
+@pytest.mark.parametrize("venue", ["woofi_pro", "standx"])
+def test_paper_on_live_data_of_the_other_venues(venue, tmp_path):
+    """The same paper bots on WOOFi Pro's and StandX's public streams (their local fakes): no keys,
+    the venue's own instruments, paper orders placed, nothing sent to the venue's order endpoints."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.e2e import test_live_standx as sx
+    from tests.e2e import test_live_woofi as wo
+
+    if venue == "woofi_pro":
+        fake = wo.FakeWoofi(wo.ACCOUNT, wo.KEY).start()
+        env_urls, coin = fake.env(), wo.COIN
+    else:
+        fake = sx.FakeStandx(sx.JWT, sx.StandxSigner(sx.SEED).public_key).start()
+        env_urls, coin = {"STANDX_API_BASE": fake.rest_url, "STANDX_WS_URL": fake.ws_url}, sx.COIN
+    try:
+        live_cfg = wo.CONFIG if venue == "woofi_pro" else sx.CONFIG
+        cfg = tmp_path / "paper.json"
+        cfg.write_text(json.dumps({**live_cfg, "bot_id": f"paper-{venue}", "mode": "paper"}))
+        db = tmp_path / "p.db"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HL_", "WOOFI_", "STANDX_"))}
+        env.update(env_urls)
+        r = subprocess.run([sys.executable, "-m", "mm_bot.run", "--config", str(cfg), "--db", str(db), "--simulate",
+                            "--market-data", "live", "--duration", "6"], cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, r.stderr[-3000:]
+        placed = query(db, "SELECT DISTINCT side FROM trades WHERE kind='place' AND coin=?", (coin,))
+        assert {s for (s,) in placed} == {"buy", "sell"}, r.stderr[-2000:]
+        assert query(db, "SELECT COUNT(*) FROM orderbook_snapshots WHERE coin=?", (coin,))[0][0] > 0
+        if venue == "woofi_pro":
+            assert fake.entries("order") == [] and fake.entries("cancel") == []
+        else:
+            assert [e for e in fake.entries("http") if e["method"] == "POST"] == []
+    finally:
+        fake.stop()
