@@ -309,8 +309,12 @@ async def _paper(configs: list, db_path: Path, duration: float | None, seed: int
     for w in warnings:
         log.warning(w)
     background = []
+    use_ws = any(c.use_websocket for c in configs)
     for feed in feeds:
-        background.append(feed.market.market_stream(feed.coins, feed).run)
+        if use_ws:
+            background.append(feed.market.market_stream(feed.coins, feed).run)
+        else:
+            feed.down_since = float("-inf")  # books by REST from the start
         background.append(feed.rest_fallback)
     runner = PaperRunner(session, bots, sources, str(db_path), duration, configs, nonces=nonces, restored=restored,
                          background=background)

@@ -77,6 +77,26 @@ def test_paper_quotes_on_live_public_data_and_bridges_an_outage_by_rest(fake, tm
     assert any(m.startswith("runner stopped") and "open paper orders: 0" in m for m in stop), stop
 
 
+def test_live_data_by_rest_when_websocket_is_off(fake, tmp_path):
+    db = tmp_path / "rest.db"
+    cfg = tmp_path / "paper-live.json"
+    cfg.write_text(json.dumps({**CONFIG, "use_websocket": False}))
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HL_", "WOOFI_", "STANDX_"))}
+    env.update(HL_REST_URL=fake.rest_url, HL_WS_URL=fake.ws_url)
+    r = subprocess.run([sys.executable, "-m", "mm_bot.run", "--config", str(cfg), "--db", str(db), "--simulate",
+                        "--market-data", "live", "--duration", "5"], cwd=REPO, env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [e for e in fake.entries("ws") if e["event"] == "subscribe"] == []
+    assert len([e for e in fake.entries("info") if e["type"] == "l2Book"]) >= 5
+    placed = query(db, "SELECT DISTINCT side FROM trades WHERE bot_id='paper-live' AND kind='place'")
+    assert {s for (s,) in placed} == {"buy", "sell"}
+
+
 def test_live_data_refuses_a_coin_on_two_venues(tmp_path):
     from tests.e2e.conftest import run_cli
 
