@@ -25,7 +25,6 @@ import asyncio
 import itertools
 import json
 import random
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -33,9 +32,9 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from websockets.asyncio.server import serve
 
 from mm_bot.venues.hyperliquid.auth import action_hash, construct_phantom_agent, l1_payload
+from tests.fakes.base import FakeVenueServer
 
 FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "hyperliquid").resolve()
 MAKER_FEE = Decimal("0.00015")
@@ -62,9 +61,13 @@ def _wire(d: Decimal) -> str:
     return "0" if d == 0 else f"{d.normalize():f}"
 
 
-class FakeHyperliquid:
+class FakeHyperliquid(FakeVenueServer):
+    name = "fake-hl"
+    ws_ping_interval = None
+
     def __init__(self, agent_address: str, account_address: str, is_mainnet: bool = False,
                  push_every_s: float = 0.3) -> None:
+        super().__init__()
         self.agent = agent_address.lower()
         self.account = account_address.lower()
         self.is_mainnet = is_mainnet
@@ -93,68 +96,19 @@ class FakeHyperliquid:
         self.fail_left = 0
         self.fail_status = 429
         self.log: list[dict] = []
-        self.conns: dict[Any, dict] = {}
         self.next_book_delay_s = 0.0
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self.http_port = 0
         self.refuse_until = 0.0
         # oid -> the last orderUpdates entry of that order (answers /info orderStatus).
         self.statuses: dict[int, dict] = {}
-        self.ws_port = 0
-        self._writers: set[asyncio.StreamWriter] = set()
 
     # ------------------------------------------------------------ lifecycle
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.ws_port}/ws"
 
-    def start(self) -> FakeHyperliquid:
-        self._thread = threading.Thread(target=self._thread_main, name="fake-hl", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake Hyperliquid did not start")
-        return self
-
-    def stop(self) -> None:
-        if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _thread_main(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        http = await asyncio.start_server(self._http_conn, "127.0.0.1", 0)
-        self.http_port = http.sockets[0].getsockname()[1]
-        async with serve(self._ws_conn, "127.0.0.1", 0, ping_interval=None) as ws_server:
-            self.ws_port = next(iter(ws_server.sockets)).getsockname()[1]
-            pusher = asyncio.create_task(self._pusher())
-            self._ready.set()
-            await self._stop.wait()
-            pusher.cancel()
-            for ws in list(self.conns):
-                ws.transport.abort()
-        http.close()
-        for w in list(self._writers):
-            w.close()
-        await asyncio.sleep(0.05)
-
-    def call(self, fn, *args):
-        """Run fn(*args) on the fake's loop and return its result (test thread)."""
-        async def job():
-            return fn(*args)
-        return asyncio.run_coroutine_threadsafe(job(), self.loop).result(10)
+    def background(self) -> list:
+        return [self._pusher()]
 
     # ------------------------------------------------------------ test controls
 

@@ -27,7 +27,6 @@ import asyncio
 import base64
 import itertools
 import json
-import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,7 +36,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
-from websockets.asyncio.server import serve
+
+from tests.fakes.base import FakeVenueServer
 
 FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "standx").resolve()
 WS_PATH = "/ws-stream/v1"
@@ -72,9 +72,13 @@ def _seed_book() -> dict[str, list[list[str]]]:
     return _BUILTIN_BOOK
 
 
-class FakeStandx:
+class FakeStandx(FakeVenueServer):
+    name = "fake-standx"
+    ws_ping_interval = 10
+
     def __init__(self, jwt: str, signing_public_key: bytes, push_every_s: float = 0.3,
                  match_delay_s: float = 0.01) -> None:
+        super().__init__()
         self.jwt = jwt
         self.verify_key = VerifyKey(bytes(signing_public_key))
         self.push_every_s = push_every_s
@@ -95,62 +99,16 @@ class FakeStandx:
         self.fail_left = 0
         self.fail_status = 429
         self.log: list[dict] = []
-        self.conns: dict[Any, dict] = {}
         self.next_book_delay_s = 0.0
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self.http_port = 0
-        self.ws_port = 0
-        self._writers: set[asyncio.StreamWriter] = set()
 
     # ------------------------------------------------------------ lifecycle
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.ws_port}{WS_PATH}"
 
-    def start(self) -> FakeStandx:
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="fake-standx", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake StandX did not start")
-        return self
-
-    def stop(self) -> None:
-        if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        http = await asyncio.start_server(self._http_conn, "127.0.0.1", 0)
-        self.http_port = http.sockets[0].getsockname()[1]
-        async with serve(self._ws_conn, "127.0.0.1", 0, ping_interval=10) as ws_server:
-            self.ws_port = next(iter(ws_server.sockets)).getsockname()[1]
-            pusher = asyncio.create_task(self._pusher())
-            self._ready.set()
-            await self._stop.wait()
-            pusher.cancel()
-            for ws in list(self.conns):
-                ws.transport.abort()
-        http.close()
-        for w in list(self._writers):
-            w.close()
-        await asyncio.sleep(0.05)
-
-    def call(self, fn, *args):
-        """Run fn(*args) on the fake's loop and return its result (test thread)."""
-        async def job():
-            return fn(*args)
-        return asyncio.run_coroutine_threadsafe(job(), self.loop).result(10)
+    def background(self) -> list:
+        return [self._pusher()]
 
     # ------------------------------------------------------------ test controls
 

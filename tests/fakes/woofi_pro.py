@@ -34,7 +34,6 @@ import base64
 import itertools
 import json
 import random
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -43,9 +42,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
-from websockets.asyncio.server import serve
 
 from mm_bot.venues.woofi_pro.auth import b58decode
+from tests.fakes.base import FakeVenueServer
 
 FIXTURES = (Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "orderly").resolve()
 MAKER_FEE = Decimal("0.0002")
@@ -117,9 +116,13 @@ def _seed_books() -> dict[str, dict[str, dict[Decimal, Decimal]]]:
     return books
 
 
-class FakeWoofi:
+class FakeWoofi(FakeVenueServer):
+    name = "fake-woofi"
+    ws_ping_interval = None
+
     def __init__(self, account_id: str, orderly_key_public: str, push_every_s: float = 0.2,
                  snapshot_every_s: float = 1.0, ping_every_s: float = 10.0) -> None:
+        super().__init__()
         self.account = account_id
         self.orderly_key = orderly_key_public
         raw = orderly_key_public[len("ed25519:"):] if orderly_key_public.startswith("ed25519:") else orderly_key_public
@@ -142,26 +145,14 @@ class FakeWoofi:
         self.fail_left = 0
         self.fail_status = 429
         self.log: list[dict] = []
-        self.conns: dict[Any, dict] = {}
         self.snapshot_hold_until = 0.0
         self.answer_ws_requests = True
         # How an accepted edit is reported: "NEW" (a live report with the new price; PARTIAL_FILLED
         # once something executed), "REPLACED", or "cancel_replace" (CANCELLED of the old order id,
         # then NEW of a new order id with the same client order id).
         self.edit_style = "NEW"
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self.http_port = 0
-        self.ws_port = 0
-        self._writers: set[asyncio.StreamWriter] = set()
 
     # ------------------------------------------------------------ lifecycle
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def ws_public_url(self) -> str:
@@ -176,47 +167,8 @@ class FakeWoofi:
         return {"WOOFI_REST_URL": self.rest_url, "WOOFI_WS_PUBLIC_URL": self.ws_public_url,
                 "WOOFI_WS_PRIVATE_URL": self.ws_private_url}
 
-    def start(self) -> FakeWoofi:
-        self._thread = threading.Thread(target=self._thread_main, name="fake-woofi", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake WOOFi Pro did not start")
-        return self
-
-    def stop(self) -> None:
-        if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _thread_main(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        http = await asyncio.start_server(self._http_conn, "127.0.0.1", 0)
-        self.http_port = http.sockets[0].getsockname()[1]
-        async with serve(self._ws_conn, "127.0.0.1", 0, ping_interval=None) as ws_server:
-            self.ws_port = next(iter(ws_server.sockets)).getsockname()[1]
-            tasks = [asyncio.create_task(self._pusher()), asyncio.create_task(self._snapshotter()),
-                     asyncio.create_task(self._pinger())]
-            self._ready.set()
-            await self._stop.wait()
-            for t in tasks:
-                t.cancel()
-            for ws in list(self.conns):
-                ws.transport.abort()
-        http.close()
-        for w in list(self._writers):
-            w.close()
-        await asyncio.sleep(0.05)
-
-    def call(self, fn, *args):
-        """Run fn(*args) on the fake's loop and return its result (test thread)."""
-        async def job():
-            return fn(*args)
-        return asyncio.run_coroutine_threadsafe(job(), self.loop).result(10)
+    def background(self) -> list:
+        return [self._pusher(), self._snapshotter(), self._pinger()]
 
     # ------------------------------------------------------------ test controls
 
