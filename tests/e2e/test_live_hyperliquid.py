@@ -12,8 +12,6 @@ every order; the secret key appears nowhere in the output or the DB.
 from __future__ import annotations
 
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import REPO, assert_positions_reconcile, query
+from tests.e2e.conftest import (
+    REPO,
+    assert_positions_reconcile,
+    assert_secrets_absent,
+    events,
+    query,
+    stop_runner,
+    wait_for,
+)
 
 fakes = pytest.importorskip("tests.fakes.hyperliquid")
 if not fakes.FIXTURES.exists():
@@ -41,14 +47,6 @@ CONFIG = {
 }
 
 
-def wait_for(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -69,15 +67,6 @@ def start_runner(fake, tmp_path: Path, db: Path, **overrides) -> subprocess.Pope
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def stop_runner(proc: subprocess.Popen, sig=signal.SIGTERM) -> tuple[int, str, str]:
-    proc.send_signal(sig)
-    try:
-        out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate(timeout=10)
-        raise AssertionError(f"the runner did not stop within 30 s of {sig.name}; its log:\n{err[-4000:]}") from None
-    return proc.returncode, out, err
 
 
 def two_sided(fake):
@@ -86,28 +75,12 @@ def two_sided(fake):
     return rest if sides == {"A", "B"} else None
 
 
-def events(db: Path, kind: str) -> list[tuple]:
-    return query(db, "SELECT severity, message, ts_ms FROM system_events WHERE kind=? ORDER BY id", (kind,))
+
+
 
 
 def assert_no_secret(db: Path, *texts: str) -> None:
-    needle = SECRET[2:].lower()
-    for t in texts:
-        assert needle not in t.lower()
-    conn = sqlite3.connect(db)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        checked = 0
-        for t in tables:
-            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]
-            for c in cols:
-                hits = conn.execute(f"SELECT COUNT(*) FROM {t} WHERE typeof({c})='text' AND lower({c}) LIKE ?",
-                                    (f"%{needle}%",)).fetchone()[0]
-                assert hits == 0, f"secret key found in {t}.{c}"
-                checked += 1
-        assert checked > 50
-    finally:
-        conn.close()
+    assert_secrets_absent(db, [SECRET[2:]], *texts)
 
 
 def test_live_quote_fill_429_reconnect_and_sigterm(fake, tmp_path):

@@ -16,8 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,7 +26,15 @@ import pytest
 
 from mm_bot.venues.standx.auth import StandxSigner
 from mm_bot.venues.woofi_pro.auth import b58encode
-from tests.e2e.conftest import REPO, assert_positions_reconcile, query
+from tests.e2e.conftest import (
+    REPO,
+    assert_positions_reconcile,
+    assert_secrets_absent,
+    events,
+    query,
+    stop_runner,
+    wait_for,
+)
 from tests.fakes.standx import FakeStandx
 
 SEED = bytes(range(40, 72))
@@ -53,14 +59,6 @@ CONFIG = {
 }
 
 
-def wait_for(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -80,15 +78,6 @@ def start_runner(fake, tmp_path: Path, db: Path, **overrides) -> subprocess.Pope
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def stop_runner(proc: subprocess.Popen, sig=signal.SIGTERM) -> tuple[int, str, str]:
-    proc.send_signal(sig)
-    try:
-        out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()  # never leave a runner behind
-        _, err = proc.communicate(timeout=10)
-        raise AssertionError(f"the runner did not stop within 30 s of SIGTERM; its log:\n{err[-3000:]}") from None
-    return proc.returncode, out, err
 
 
 def two_sided(fake):
@@ -97,8 +86,6 @@ def two_sided(fake):
     return rest if sides == {"buy", "sell"} else None
 
 
-def events(db: Path, kind: str) -> list[tuple]:
-    return query(db, "SELECT severity, message, ts_ms FROM system_events WHERE kind=? ORDER BY id", (kind,))
 
 
 def fill_id(trade: dict) -> str:
@@ -106,24 +93,10 @@ def fill_id(trade: dict) -> str:
     return f"{trade['id']}-{int(Decimal(trade['cum_qty']) / LOT)}"
 
 
+
+
 def assert_no_secret(db: Path, *texts: str) -> None:
-    for t in texts:
-        for s in SECRETS:
-            assert s not in t, "a secret appeared in the output"
-    conn = sqlite3.connect(db)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        checked = 0
-        for t in tables:
-            for c in [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]:
-                for s in (JWT.split(".")[2], KEY, SEED.hex()):
-                    hits = conn.execute(f"SELECT COUNT(*) FROM {t} WHERE typeof({c})='text' AND {c} LIKE ?",
-                                        (f"%{s}%",)).fetchone()[0]
-                    assert hits == 0, f"a secret found in {t}.{c}"
-                checked += 1
-        assert checked > 50
-    finally:
-        conn.close()
+    assert_secrets_absent(db, SECRETS, *texts)
 
 
 def test_live_quote_fill_429_reconnect_and_sigterm(fake, tmp_path):

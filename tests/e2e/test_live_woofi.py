@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -29,7 +27,15 @@ from pathlib import Path
 import pytest
 
 from mm_bot.venues.woofi_pro.auth import OrderlySigner, b58encode
-from tests.e2e.conftest import REPO, assert_positions_reconcile, query
+from tests.e2e.conftest import (
+    REPO,
+    assert_positions_reconcile,
+    assert_secrets_absent,
+    events,
+    query,
+    stop_runner,
+    wait_for,
+)
 from tests.fakes.woofi_pro import FakeWoofi
 
 SEED = bytes(range(7, 39))
@@ -46,14 +52,6 @@ CONFIG = {
 }
 
 
-def wait_for(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -72,15 +70,6 @@ def start_runner(fake: FakeWoofi, tmp_path: Path, db: Path, **overrides) -> subp
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def stop_runner(proc: subprocess.Popen, sig=signal.SIGTERM) -> tuple[int, str, str]:
-    proc.send_signal(sig)
-    try:
-        out, err = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate(timeout=10)
-        raise AssertionError(f"the runner did not stop within 30 s of {sig.name}; its log:\n{err[-4000:]}") from None
-    return proc.returncode, out, err
 
 
 def two_sided(fake: FakeWoofi):
@@ -89,32 +78,16 @@ def two_sided(fake: FakeWoofi):
     return rest if sides == {"BUY", "SELL"} else None
 
 
-def events(db: Path, kind: str) -> list[tuple]:
-    return query(db, "SELECT severity, message, ts_ms FROM system_events WHERE kind=? ORDER BY id", (kind,))
 
 
 def ws_events(fake: FakeWoofi, event: str, after: int = 0) -> list[dict]:
     return [e for e in fake.entries("ws") if e["event"] == event and e["t"] > after]
 
 
+
+
 def assert_no_secret(db: Path, *texts: str) -> None:
-    for t in texts:
-        for s in SECRETS:
-            assert s.lower() not in t.lower()
-    conn = sqlite3.connect(db)
-    try:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        checked = 0
-        for t in tables:
-            for c in [r[1] for r in conn.execute(f"PRAGMA table_info({t})")]:
-                for s in SECRETS:
-                    hits = conn.execute(f"SELECT COUNT(*) FROM {t} WHERE typeof({c})='text' AND lower({c}) LIKE ?",
-                                        (f"%{s.lower()}%",)).fetchone()[0]
-                    assert hits == 0, f"secret found in {t}.{c}"
-                checked += 1
-        assert checked > 50
-    finally:
-        conn.close()
+    assert_secrets_absent(db, SECRETS, *texts)
 
 
 def test_live_quote_fill_gap_429_reconnect_and_sigterm(fake, tmp_path):

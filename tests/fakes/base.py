@@ -5,11 +5,15 @@ code on that loop from the test thread. A subclass supplies _http_conn, _ws_conn
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Coroutine
 from typing import Any
 
 from websockets.asyncio.server import serve
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 422: "Unprocessable Entity",
+            429: "Too Many Requests", 500: "Internal Server Error"}
 
 
 class FakeVenueServer:
@@ -35,8 +39,40 @@ class FakeVenueServer:
         """Coroutines run while the server is up (book pushers, pingers)."""
         return []
 
-    async def _http_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def http_request(self, method: str, target: str, headers: dict[str, str], body: bytes
+                           ) -> tuple[int, Any]:
+        """(status, JSON payload or raw bytes) for one request; headers lower-cased."""
         raise RuntimeError(f"{type(self).__name__} defines no HTTP handler")
+
+    async def _http_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A minimal HTTP/1.1 keep-alive server: enough for `requests` and nothing more."""
+        self._writers.add(writer)
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                method, target, _ = line.decode("latin-1").split(" ", 2)
+                headers: dict[str, str] = {}
+                while True:
+                    h = await reader.readline()
+                    if h in (b"\r\n", b"\n", b""):
+                        break
+                    k, _, v = h.decode("latin-1").partition(":")
+                    headers[k.strip().lower()] = v.strip()
+                n = int(headers.get("content-length", "0"))
+                body = await reader.readexactly(n) if n else b""
+                status, payload = await self.http_request(method, target, headers, body)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                writer.write(f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+                             "Content-Type: application/json\r\n"
+                             f"Content-Length: {len(data)}\r\nConnection: keep-alive\r\n\r\n".encode() + data)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            writer.close()
 
     async def _ws_conn(self, ws) -> None:
         raise RuntimeError(f"{type(self).__name__} defines no WebSocket handler")

@@ -551,35 +551,9 @@ class FakeWoofi(FakeVenueServer):
 
     # ------------------------------------------------------------ HTTP
 
-    async def _http_conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                method, target, _ = line.decode("latin-1").split(" ", 2)
-                headers = {}
-                while True:
-                    h = await reader.readline()
-                    if h in (b"\r\n", b"\n", b""):
-                        break
-                    k, _, v = h.decode("latin-1").partition(":")
-                    headers[k.strip().lower()] = v.strip()
-                n = int(headers.get("content-length", "0"))
-                body = await reader.readexactly(n) if n else b""
-                status, payload = await self._route(method, target, headers, body)
-                data = json.dumps(payload).encode()
-                reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-                          429: "Too Many Requests"}.get(status, "Error")
-                writer.write(f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-                             f"Content-Length: {len(data)}\r\nConnection: keep-alive\r\n\r\n".encode() + data)
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
+    async def http_request(self, method: str, target: str, headers: dict[str, str], body: bytes
+                           ) -> tuple[int, Any]:
+        return await self._route(method, target, headers, body)
 
     @staticmethod
     def _err(status: int, code: int, message: str) -> tuple[int, dict]:
