@@ -552,9 +552,7 @@ def parse_rest(msg: Any, message_type: str = "rest") -> RestResult:
 def parse_order_status(msg: Any) -> tuple[OrderStatus, str]:
     """GET /v1/client/order/{client_order_id} -> (status, the venue's status word)."""
     mt = "client order"
-    res = parse_rest(msg, mt)
-    if not res.ok:
-        raise WireError(mt, f"error response {res.code}: {res.message}")
+    res = ok_result(msg, mt)
     with wire_context(mt):
         word = str(res.data["status"])
         if word not in _STATUS:
@@ -593,6 +591,14 @@ def parse_order_response(msg: Any, place: Place, ts_ms: int) -> OrderAck:
         )
 
 
+def ok_result(msg: Any, mt: str) -> RestResult:
+    """parse_rest, with an error envelope raised as WireError(mt, 'error response CODE: MESSAGE')."""
+    res = parse_rest(msg, mt)
+    if not res.ok:
+        raise WireError(mt, f"error response {res.code}: {res.message}")
+    return res
+
+
 def _rows(res: RestResult) -> list[dict[str, Any]]:
     data = res.data
     rows = data["rows"] if isinstance(data, dict) and "rows" in data else data
@@ -606,9 +612,7 @@ def _rows(res: RestResult) -> list[dict[str, Any]]:
 def parse_open_orders(msg: Any, instruments: Mapping[str, Instrument]) -> list[OpenOrder]:
     """GET /v1/orders?status=INCOMPLETE -> OpenOrder list (symbols without an instrument are skipped)."""
     mt = "orders"
-    res = parse_rest(msg, mt)
-    if not res.ok:
-        raise WireError(mt, f"error response {res.code}: {res.message}")
+    res = ok_result(msg, mt)
     with wire_context(mt):
         out: list[OpenOrder] = []
         for r in _rows(res):
@@ -638,9 +642,7 @@ def parse_open_orders(msg: Any, instruments: Mapping[str, Instrument]) -> list[O
 def parse_positions(msg: Any) -> list[VenuePosition]:
     """GET /v1/positions -> positions (`data.rows[]`, snake_case fields)."""
     mt = "positions"
-    res = parse_rest(msg, mt)
-    if not res.ok:
-        raise WireError(mt, f"error response {res.code}: {res.message}")
+    res = ok_result(msg, mt)
     with wire_context(mt):
         return [
             VenuePosition(
@@ -669,9 +671,7 @@ def instrument_from_symbol_info(row: Any) -> Instrument:
 def parse_symbol_info(msg: Any) -> dict[str, Instrument]:
     """GET /v1/public/info (rows) or /v1/public/info/{symbol} (one object) -> {coin: Instrument}."""
     mt = "symbol_info"
-    res = parse_rest(msg, mt)
-    if not res.ok:
-        raise WireError(mt, f"error response {res.code}: {res.message}")
+    res = ok_result(msg, mt)
     with wire_context(mt):
         insts = [instrument_from_symbol_info(r) for r in _rows(res)]
     return {i.coin: i for i in insts}
@@ -795,9 +795,7 @@ def parse_orders_page(msg: Any, instruments: Mapping[str, Instrument]) -> tuple[
     Unlike parse_open_orders it reads the executed quantity under every name the docs use.
     """
     mt = "orders"
-    res = parse_rest(msg, mt)
-    if not res.ok:
-        raise WireError(mt, f"error response {res.code}: {res.message}")
+    res = ok_result(msg, mt)
     with wire_context(mt):
         rows = _rows(res)
         meta = res.data.get("meta") if isinstance(res.data, dict) else None
@@ -846,9 +844,7 @@ def parse_client_trades(msg: Any, instruments: Mapping[str, Instrument]) -> list
     executed_price, executed_quantity, fee, fee_asset, is_maker (1/0), executed_timestamp).
     The rows carry no client_order_id: attribute them through the order id."""
     mt = "trades"
-    res = parse_rest(msg, mt)
-    if not res.ok:
-        raise WireError(mt, f"error response {res.code}: {res.message}")
+    res = ok_result(msg, mt)
     with wire_context(mt):
         out: list[ClientTrade] = []
         for r in _rows(res):
@@ -883,9 +879,7 @@ def fee_rate_bps(value: Any) -> float:
 def parse_client_info_fees(msg: Any) -> tuple[float, float]:
     """GET /v1/client/info -> (maker, taker) in bps; futures_* rates preferred (perps)."""
     mt = "client_info"
-    res = parse_rest(msg, mt)
-    if not res.ok:
-        raise WireError(mt, f"error response {res.code}: {res.message}")
+    res = ok_result(msg, mt)
     with wire_context(mt):
         data = res.data
         if not isinstance(data, dict):
@@ -899,9 +893,7 @@ def equity_from_positions(msg: Any) -> float | None:
     """GET /v1/positions -> account value in USD: `total_collateral_value` (None when absent).
     UNVERIFIED whether the venue already counts unsettled PnL in it (the docs do not say)."""
     mt = "positions"
-    res = parse_rest(msg, mt)
-    if not res.ok:
-        raise WireError(mt, f"error response {res.code}: {res.message}")
+    res = ok_result(msg, mt)
     with wire_context(mt):
         data = res.data
         if not isinstance(data, dict) or data.get("total_collateral_value") is None:
