@@ -389,6 +389,12 @@ class FakeHyperliquid(FakeVenueServer):
             if user != self.account:
                 return 200, []
             return 200, (list(reversed(self.fills)) + self.history_fills)[:2000]
+        if typ == "userFillsByTime":
+            if user != self.account:
+                return 200, []
+            start, end = int(req.get("startTime", 0)), int(req.get("endTime") or 2**62)
+            rows = [f for f in list(reversed(self.fills)) + self.history_fills if start <= f["time"] <= end]
+            return 200, rows[:2000]
         if typ == "orderStatus":
             ref = req.get("oid")
             for oid, entry in reversed(self.statuses.items()):  # the latest oid of a cloid first

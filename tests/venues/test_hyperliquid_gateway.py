@@ -62,3 +62,36 @@ def test_reconcile_reads_how_gone_orders_ended():
     assert RESTING not in acks, "an order still resting is left alone"
     assert [o.cloid for o in res.open_orders] == [RESTING]
     assert res.open_orders[0].px == 40000 and res.open_orders[0].sz == 1000  # DYDX: tick 1e-5, lot 0.1
+
+
+def test_reconcile_reads_only_recent_fills_after_the_first_call():
+    """Start-up recovery reads userFills (the latest 2000); later reads use userFillsByTime from a
+    little before the newest fill, so a long history is not charged again on every reconcile."""
+    fake = fakes.FakeHyperliquid(Account.from_key(SECRET).address, ACCOUNT).start()
+    try:
+        env = {"HL_SECRET_KEY": SECRET, "HL_ACCOUNT_ADDRESS": ACCOUNT, "HL_REST_URL": fake.rest_url,
+               "HL_WS_URL": fake.ws_url}
+
+        async def main():
+            limiter = DualRateLimiter(DEFAULT_LIMITS["hyperliquid"])
+            rng = random.Random(1)
+            md = market_data("testnet", env, limiter, rng)
+            gw = build_gateway("testnet", env, limiter, md, None, rng)
+            try:
+                await md.load(["DYDX"])
+                gw.bot_of_cloid[FILLED] = "b1"
+                first = await gw.user_fills()
+                oid = fake.add_resting("DYDX", "B", "0.5", "100", FILLED)
+                fake.fill_order(oid)
+                second = await gw.user_fills()
+                return first, second
+            finally:
+                gw.close()
+
+        first, second = asyncio.run(main())
+        reads = [e["type"] for e in fake.entries("info") if e["type"].startswith("userFills")]
+    finally:
+        fake.stop()
+    assert reads == ["userFills", "userFillsByTime"]
+    assert len(first) > 100, "the first read is the whole recent history"
+    assert [f.cloid for f in second] == [FILLED] and second[0].bot_id == "b1"

@@ -51,6 +51,10 @@ log = logging.getLogger("mm_bot.hl.gateway")
 
 VENUE = "hyperliquid"
 MAX_BATCH = 40  # one weight step of /exchange; larger batches are split
+# Reconcile reads fills from this long before the newest one seen (and never further back than
+# FILLS_LOOKBACK_MS): a fill the stream missed is older than the newest only by the outage.
+FILLS_OVERLAP_MS = 10 * 60_000
+FILLS_LOOKBACK_MS = 24 * 3_600_000
 _HL_POST_ONLY = "post only order would have immediately matched"
 
 
@@ -176,6 +180,7 @@ class HyperliquidGateway(GatewayBase):
             self.client.on_rate_limited = on_rate_limited
         self.ws: HlWebSocket | None = None
         self._fills_n = 2000
+        self._fills_since_ms: int | None = None
         # The oids a modify replaced (Hyperliquid gives a modified order a new oid): their updates
         # (a "canceled" for the old oid) are not ours to act on.
         self.replaced_oids: set[str] = set()
@@ -228,12 +233,26 @@ class HyperliquidGateway(GatewayBase):
         return out
 
     async def user_fills(self) -> list[Fill]:
-        """Recent fills of the account (up to 2000) in coins we know, attributed by cloid/oid."""
-        # The venue charges +1 per 20 items returned: charge what the last answer held (2000 at first).
-        resp = await self.client.info({"type": "userFills", "user": self.user}, n_items=self._fills_n)
+        """Recent fills of the account in coins we know, attributed by cloid/oid.
+
+        The first call (start-up recovery) reads `userFills` (the latest 2000); later ones (reconcile)
+        read `userFillsByTime` from FILLS_OVERLAP_MS before the newest fill seen, so a busy account's
+        long history is not paid for again on every reconcile (the venue charges 20 + 1 per 20 fills
+        returned). Fills are deduplicated by id downstream, so the overlap costs nothing but weight.
+        """
+        if self._fills_since_ms is None:
+            req: dict[str, Any] = {"type": "userFills", "user": self.user}
+        else:
+            req = {"type": "userFillsByTime", "user": self.user, "startTime": self._fills_since_ms,
+                   "aggregateByTime": False}
+        # Charge what the last answer held (2000 at first): the size of this one is not known yet.
+        resp = await self.client.info(req, n_items=self._fills_n)
         self._fills_n = len(resp) if isinstance(resp, list) else 2000
         uf = mapping.parse_user_fills(resp, self.instruments, self.bot_of_cloid, self.cloid_of_oid,
                                       skip_unknown=True)
+        newest = max((f.ts_ms for f in uf.fills), default=0)
+        floor = wall_ms() - FILLS_LOOKBACK_MS
+        self._fills_since_ms = max(floor, self._fills_since_ms or 0, newest - FILLS_OVERLAP_MS)
         return list(uf.fills)
 
     async def closed_status(self, coin: str, cloid: str) -> tuple[OrderStatus, str] | None:
