@@ -35,14 +35,13 @@ import signal
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from mm_bot.core.book import L2Book
 from mm_bot.core.bot import Bot, is_benign_reject
 from mm_bot.core.compliance import SelfMatchRegistry
 from mm_bot.core.nonces import NonceAllocator
 from mm_bot.core.ratelimit import DualRateLimiter, LimiterPolicy, VenueLimits
-from mm_bot.core.records import BotRow, RateLimitRow, SystemEventRow
+from mm_bot.core.records import BotRow, NonceRow, RateLimitRow, SystemEventRow
 from mm_bot.core.types import (
     BookUpdate,
     Cancel,
@@ -95,19 +94,6 @@ class PriorState:
     bot_of_cloid: dict[str, str] = field(default_factory=dict)
     # signer -> last nonce, when the DB has a `nonces` table (schema v4); None without one.
     nonces: dict[str, int] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LiveNonceRow:
-    """The last nonce issued per signer (table `nonces`): the upsert never lowers a stored value."""
-
-    TABLE: ClassVar[str] = "nonces"
-    CONFLICT: ClassVar[str] = (
-        "ON CONFLICT(signer) DO UPDATE SET last_nonce=MAX(last_nonce, excluded.last_nonce), ts_ms=excluded.ts_ms"
-    )
-    signer: str
-    last_nonce: int
-    ts_ms: int
 
 
 def load_prior_state(db_path: str, venue: str, bot_ids: list[str]) -> PriorState:
@@ -502,7 +488,7 @@ class LiveRunner:
     def _nonce_rows(self, now: int) -> None:
         """Queue the last nonce per signer (restart: the next run starts above it)."""
         if self.prior.nonces is not None and self.gw.nonces is not None:
-            self.records += [LiveNonceRow(signer, last, now) for signer, last in self.gw.nonces.snapshot().items()]
+            self.records += [NonceRow(signer, last, now) for signer, last in self.gw.nonces.snapshot().items()]
 
     async def _console_task(self) -> None:
         bots = [b for b in self.bots.values() if b.telemetry_console]
