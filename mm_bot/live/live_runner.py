@@ -884,14 +884,20 @@ class LiveProcess:
     def apply_command(self, bot_id: str | None, command: str, now: int, coin: str | None = None
                       ) -> tuple[str, str]:
         """Route one manual command; returns (status, result)."""
+        # A runner that is stopping has closed (or is closing) its writer: nothing more for it.
+        running = [r for r in self.runners if not r.stop_event.is_set()]
         if bot_id is not None:
             owner = next((r for r in self.runners if bot_id in r.bots), None)
             if owner is None:
                 return "failed", f"no bot '{bot_id}' in this process"
+            if owner not in running:
+                return "failed", f"bot '{bot_id}': its {owner.gw.venue} runner is stopping"
             return owner.apply_command(bot_id, command, now, coin)
-        results = [r.apply_command(None, command, now, coin) for r in self.runners]
+        if not running:
+            return "failed", "every runner is stopping"
+        results = [r.apply_command(None, command, now, coin) for r in running]
         status = "done" if any(st == "done" for st, _ in results) else "failed"
-        return status, "; ".join(f"{r.gw.venue}: {res}" for r, (_, res) in zip(self.runners, results, strict=True))
+        return status, "; ".join(f"{r.gw.venue}: {res}" for r, (_, res) in zip(running, results, strict=True))
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
