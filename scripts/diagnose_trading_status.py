@@ -17,7 +17,8 @@ not an mm_bot database. Unhealthy means any of:
     not followed by a later start or resume of the bot;
   * an error burst: >= 5 error/critical events of the bot (or process-wide) in the 5 minutes
     up to now;
-  * a bot whose status is 'failed'.
+  * a bot whose status is 'failed';
+  * a live venue stream (market or account) disconnected for more than 15 s while its runner runs.
 A stopped (or paused) bot with none of these is healthy.
 """
 
@@ -43,6 +44,8 @@ LIFECYCLE_KINDS = ("start", "stop", "kill", "pause", "resume", "error")
 EVENT_STATE = {"kill": "killed", "pause": "paused", "resume": "running", "start": "running", "stop": "stopped"}
 ERROR_BURST_COUNT = 5
 ERROR_BURST_WINDOW_MS = 5 * 60_000
+# A live venue stream down longer than this (a normal reconnect takes a few seconds) is a problem.
+STREAM_DOWN_GRACE_MS = 15_000
 
 
 def iso(ms: int | None) -> str:
@@ -109,6 +112,25 @@ def error_count(conn: sqlite3.Connection, bot_id: str | None, now_ms: int) -> in
         "AND ts_ms BETWEEN ? AND ?", (*args, now_ms - ERROR_BURST_WINDOW_MS, now_ms)).fetchone()[0]
 
 
+def stream_states(conn: sqlite3.Connection, now_ms: int) -> list[dict]:
+    """The latest state of every live venue stream (feed events carrying a `stream` detail): up,
+    down (since when, why) or stopped with its runner."""
+    last_stop = conn.execute("SELECT MAX(ts_ms) FROM system_events WHERE bot_id IS NULL AND kind='stop' "
+                             "AND ts_ms<=?", (now_ms,)).fetchone()[0] or 0
+    out: dict[str, dict] = {}
+    for stream, reason, message, ts in conn.execute(
+            "SELECT json_extract(details_json, '$.stream'), json_extract(details_json, '$.reason'), message, ts_ms "
+            "FROM system_events WHERE kind='feed' AND json_extract(details_json, '$.stream') IS NOT NULL "
+            "AND ts_ms<=? ORDER BY ts_ms, id", (now_ms,)):
+        down = reason is not None
+        if (down and reason == "stopping") or ts <= last_stop:
+            state = "stopped"
+        else:
+            state = "down" if down else "up"
+        out[stream] = {"stream": stream, "state": state, "since_ms": ts, "message": message}
+    return sorted(out.values(), key=lambda r: r["stream"])
+
+
 def diagnose(conn: sqlite3.Connection, now_ms: int, stale_seconds: float = 30, bot: str | None = None,
              ti_hours: float = 1.0) -> dict:
     """Everything the script prints, as data: bots, coins, ti, rate_limits, errors, problems."""
@@ -154,12 +176,16 @@ def diagnose(conn: sqlite3.Connection, now_ms: int, stale_seconds: float = 30, b
         bots.append({"bot_id": bot_id, "venue": venue, "mode": mode, "status": status, **st,
                      "healthy": not bot_problems, "problems": bot_problems})
         problems += [f"{bot_id}: {p}" for p in bot_problems]
+    streams = stream_states(conn, now_ms)
+    for st in streams:
+        if st["state"] == "down" and now_ms - st["since_ms"] > STREAM_DOWN_GRACE_MS:
+            problems.append(f"{st['stream']} down for {age_s(now_ms, st['since_ms']):,.0f} s: {st['message']}")
     n_proc = error_count(conn, None, now_ms)
     if n_proc >= ERROR_BURST_COUNT:
         problems.append(f"process: error burst: {n_proc} error/critical events in the last 5 min")
     errors = q.get_recent_system_events(conn, bot, hours=24, severity=("error", "critical"), now_ms=now_ms,
                                         include_process=True, limit=10)
-    return {"now_ms": now_ms, "bots": bots, "coins": coins, "ti": ti,
+    return {"now_ms": now_ms, "bots": bots, "coins": coins, "ti": ti, "streams": streams,
             "rate_limits": q.latest_rate_limit_usage(conn, now_ms=now_ms), "errors": errors,
             "problems": problems, "healthy": not problems}
 
@@ -189,6 +215,10 @@ def render(d: dict, ti_hours: float) -> str:
               fmt(t["spread_bps_at_fill"]), fmt(t.get("ti_score"), ".0f")] for t in d["ti"]],
             disable_numparse=True, headers=["bot", "coin", "fills", "maker", "maker $", "placements", "cancels", "cancels/fill",
                      "slippage bps", "spread@fill bps", "TI score"]))
+    if d["streams"]:
+        out += ["", "Venue streams (live)"]
+        out.append(tabulate([[x["stream"], x["state"], iso(x["since_ms"]), x["message"]] for x in d["streams"]],
+                            disable_numparse=True, headers=["stream", "state", "since UTC", "last event"]))
     out += ["", "Rate limits (latest)"]
     out.append(tabulate(
         [[r["venue"], r["account"], r["bucket"], fmt(r["used"], ",.0f"), fmt(r["capacity"], ",.0f"),

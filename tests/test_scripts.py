@@ -178,6 +178,47 @@ def test_diagnose_error_burst(dbs):
     assert r.returncode == 0, r.stdout
 
 
+def test_diagnose_live_streams(tmp_path):
+    """A live venue stream down for more than 15 s while its runner runs is a problem; one that came
+    back, or went down with its runner's stop, is not."""
+    db = tmp_path / "streams.db"
+    end = build_db(db, kill=False)["end_ms"]
+
+    def feed(msg: str, ts: int, **details) -> SystemEventRow:
+        return SystemEventRow(None, None, "feed", "info", msg, json.dumps(details), ts)
+
+    c = open_db(db)
+    write_batch(c, [feed("hyperliquid market stream connected", end - 60_000, stream="hyperliquid market stream",
+                         connection=1),
+                    feed("hyperliquid user stream connected", end - 60_000, stream="hyperliquid user stream",
+                         connection=1),
+                    feed("hyperliquid user stream disconnected (closed (1006))", end - 30_000,
+                         stream="hyperliquid user stream", reason="closed (1006)")])
+    c.commit()
+    c.close()
+    r = run("diagnose_trading_status", "--db", db, "--now-ms", end + 5_000, "--stale-seconds", 900)
+    assert r.returncode == 1, r.stdout
+    assert "hyperliquid user stream down for 35 s: hyperliquid user stream disconnected (closed (1006))" in r.stdout
+    assert "hyperliquid market stream  up" in r.stdout
+    # Back up: healthy again.
+    c = open_db(db)
+    write_batch(c, [feed("hyperliquid user stream reconnected (connection 2)", end + 6_000,
+                         stream="hyperliquid user stream", connection=2)])
+    c.commit()
+    c.close()
+    r = run("diagnose_trading_status", "--db", db, "--now-ms", end + 10_000, "--stale-seconds", 900)
+    assert r.returncode == 0, r.stdout
+    # Down at the runner's stop: stopped, not a problem.
+    c = open_db(db)
+    write_batch(c, [feed("hyperliquid user stream disconnected (stopping)", end + 20_000,
+                         stream="hyperliquid user stream", reason="stopping")])
+    c.commit()
+    c.close()
+    r = run("diagnose_trading_status", "--db", db, "--now-ms", end + 60_000, "--stale-seconds", 900)
+    assert r.returncode == 0, r.stdout
+    assert "stopped" in r.stdout
+
+
 def test_report_json(dbs):
     path = dbs["kill"]
     r = run("report", "--db", path, "--format", "json")
